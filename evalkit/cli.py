@@ -37,6 +37,16 @@ def _root(
     """evalkit command line."""
 
 
+def _register_commands() -> None:
+    from .commands import place
+
+    for module in (place,):
+        module.register(app)
+
+
+_register_commands()
+
+
 def main() -> None:
     """Entry point for the ``evalkit`` script."""
     app()
