@@ -398,6 +398,18 @@ def _read_csv(path: Path, table: str, label: str) -> tuple[pd.DataFrame, list[st
                                        "a header row naming the columns.")])
     header = text.splitlines()[0]
     delim = _detect_delimiter(header, table)
+    names = next(csv.reader([header], delimiter=delim))
+    seen: dict[str, int] = {}
+    dups = []
+    for i, n in enumerate(names, start=1):
+        key = n.strip().lower()
+        if key and key in seen:
+            dups.append(Problem(table, label, 1, n.strip(), None,
+                                f"the header names this column twice (columns {seen[key]} and "
+                                f"{i}); each column must appear once"))
+        seen.setdefault(key, i)
+    if dups:
+        raise ValidationError(dups)
     if delim != ",":
         notes.append(f"columns are separated by {_DELIM_NAMES[delim]}, not commas")
     try:
