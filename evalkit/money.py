@@ -1318,7 +1318,7 @@ def appraise(costs: Any, benefits: Any, *, price_year: str,
     for s in ADJUSTMENT_ORDER:
         fac = fac * b[f"f_{s}"].to_numpy()
     b["adjusted"] = b["gross"] * fac
-    if isinstance(disc, float):
+    if isinstance(disc, float) or disc == "health":
         b["discount_factor"] = discount_factors(b["year"], disc)
     else:
         b["discount_factor"] = np.where(
@@ -1331,8 +1331,7 @@ def appraise(costs: Any, benefits: Any, *, price_year: str,
     c["gross"] = c["amount"]
     c["f_optimism_bias"] = 1.0 + adjustments.cost_uplift
     c["adjusted"] = c["gross"] * c["f_optimism_bias"]
-    c["discount_factor"] = discount_factors(c["year"], disc if isinstance(disc, float)
-                                            else "standard")
+    c["discount_factor"] = discount_factors(c["year"], disc)
     c["pv"] = c["adjusted"] * c["discount_factor"]
     c["flow"] = "cost"
     c["value_type"] = None
@@ -1469,16 +1468,17 @@ class Appraisal:
         """First year in which cumulative benefits reach cumulative costs.
 
         Cumulative present values by default (``discounted=False`` uses real
-        undiscounted sums). ``None`` if it does not pay back within the horizon.
+        undiscounted sums). ``None`` if it does not pay back within the horizon,
+        or if the scope bears no costs (nothing to pay back).
         """
         y = self.yearly(value_type, partner)
         if discounted:
             net = y["pv_net"].cumsum()
         else:
             net = (y["benefits"] - y["costs"]).cumsum()
+        if y["costs"].sum() == 0:
+            return None  # nothing to pay back
         ok = np.flatnonzero(net.to_numpy() >= -1e-9)
-        if self.pv_costs(partner) == 0 and y["benefits"].sum() == 0:
-            return None
         return int(y["year"].iloc[ok[0]]) if ok.size else None
 
     # ------------------------------------------------------------- tables
