@@ -722,6 +722,14 @@ def _schedule_table() -> pd.DataFrame:
     return df
 
 
+@lru_cache(maxsize=1)
+def _schedule_arrays() -> dict[str, np.ndarray]:
+    tab = _schedule_table()
+    return {"year_to": tab["year_to"].to_numpy(dtype=float),
+            "standard": tab["standard"].to_numpy(dtype=float),
+            "health": tab["health"].to_numpy(dtype=float)}
+
+
 def load_discount_schedule() -> pd.DataFrame:
     """The Green Book declining long-term discount rates.
 
@@ -791,9 +799,9 @@ def discount_rates(years: Any, schedule: str | float = "standard") -> np.ndarray
     sch = _check_schedule(schedule)
     if isinstance(sch, float):
         return np.full(y.shape, sch, dtype=float)
-    tab = _schedule_table()
-    idx = np.searchsorted(tab["year_to"].to_numpy(dtype=float), y, side="left")
-    return tab[sch].to_numpy(dtype=float)[idx]
+    arrs = _schedule_arrays()
+    idx = np.searchsorted(arrs["year_to"], y, side="left")
+    return arrs[sch][idx]
 
 
 def discount_factors(years: Any, schedule: str | float = "standard") -> np.ndarray:
@@ -822,10 +830,13 @@ def discount_factors(years: Any, schedule: str | float = "standard") -> np.ndarr
     y = _years_array(years)
     if y.size == 0:
         return np.zeros(0)
+    sch = _check_schedule(schedule)
+    if isinstance(sch, float):
+        return (1.0 + sch) ** -y.astype(float)
     top = int(y.max())
     if top == 0:
         return np.ones(y.shape)
-    rates = discount_rates(np.arange(1, top + 1), schedule)
+    rates = discount_rates(np.arange(1, top + 1), sch)
     cum = np.concatenate([[1.0], np.cumprod(1.0 / (1.0 + rates))])
     return cum[y]
 
