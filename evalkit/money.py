@@ -1407,26 +1407,52 @@ class Appraisal:
     benefits_pre_adjusted: bool = False
 
     # ------------------------------------------------------------- pieces
+    def __post_init__(self) -> None:
+        # Partner x year (x value type) arrays, built once: every metric reads these.
+        f = self.flows
+        self._partners = sorted(set(f["partner"]))
+        pidx = {p: i for i, p in enumerate(self._partners)}
+        P, T, V = len(self._partners), self.horizon, len(VALUE_TYPES)
+        self._cost = {k: np.zeros((P, T)) for k in ("adjusted", "pv")}
+        self._ben = {k: np.zeros((V, P, T)) for k in ("adjusted", "pv", "pv_cashable")}
+        c = f[f["flow"] == "cost"]
+        ci = (c["partner"].map(pidx).to_numpy(), c["year"].to_numpy(dtype=int))
+        for k in self._cost:
+            np.add.at(self._cost[k], ci, c[k].to_numpy(dtype=float))
+        b = f[f["flow"] == "benefit"]
+        vidx = {v: i for i, v in enumerate(VALUE_TYPES)}
+        bi = (b["value_type"].map(vidx).to_numpy(), b["partner"].map(pidx).to_numpy(),
+              b["year"].to_numpy(dtype=int))
+        for k in self._ben:
+            np.add.at(self._ben[k], bi, b[k].to_numpy(dtype=float))
+
     @property
     def partners(self) -> list[str]:
         """Every partner with a cost or a benefit, sorted."""
-        return sorted(set(self.flows["partner"]))
+        return list(self._partners)
 
-    def _sel(self, flow: str, partner: str | None = None,
-             value_type: tuple[str, ...] | None = None) -> pd.DataFrame:
-        f = self.flows[self.flows["flow"] == flow]
-        if partner is not None:
-            if partner not in set(self.flows["partner"]):
-                raise InputError(f"partner {partner!r} has no costs or benefits here; the "
-                                 f"partners are: {', '.join(self.partners)}.")
-            f = f[f["partner"] == partner]
-        if value_type is not None:
-            f = f[f["value_type"].isin(value_type)]
-        return f
+    def _prow(self, partner: str | None) -> slice | int:
+        if partner is None:
+            return slice(None)
+        if partner not in self._partners:
+            raise InputError(f"partner {partner!r} has no costs or benefits here; the "
+                             f"partners are: {', '.join(self._partners)}.")
+        return self._partners.index(partner)
+
+    def _cost_by_year(self, partner: str | None, key: str = "pv") -> np.ndarray:
+        a = self._cost[key][self._prow(partner)]
+        return a if a.ndim == 1 else a.sum(axis=0)
+
+    def _ben_by_year(self, vts: tuple[str, ...], partner: str | None,
+                     key: str = "pv") -> np.ndarray:
+        v = [VALUE_TYPES.index(x) for x in vts]
+        a = self._ben[key][v][:, self._prow(partner)]
+        a = a.sum(axis=0)
+        return a if a.ndim == 1 else a.sum(axis=0)
 
     def pv_costs(self, partner: str | None = None) -> float:
         """Present value of costs (after any optimism-bias uplift)."""
-        return float(self._sel("cost", partner)["pv"].sum())
+        return float(self._cost_by_year(partner).sum())
 
     def pv_benefits(self, value_type: Any = "fiscal", partner: str | None = None,
                     cashable: bool | None = None) -> float:
@@ -1435,9 +1461,12 @@ class Appraisal:
         ``cashable=True`` gives only the cashable part, ``False`` only the
         non-cashable part, ``None`` both.
         """
-        f = self._sel("benefit", partner, _value_types(value_type))
-        col = {True: "pv_cashable", False: "pv_non_cashable", None: "pv"}[cashable]
-        return float(f[col].sum())
+        vts = _value_types(value_type)
+        total = self._ben_by_year(vts, partner).sum()
+        if cashable is None:
+            return float(total)
+        cash = self._ben_by_year(vts, partner, "pv_cashable").sum()
+        return float(cash if cashable else total - cash)
 
     def npv(self, value_type: Any = "fiscal", partner: str | None = None) -> float:
         """Net present value: PV of ``value_type`` benefits minus PV of costs."""
@@ -1458,17 +1487,13 @@ class Appraisal:
     def yearly(self, value_type: Any = "fiscal", partner: str | None = None) -> pd.DataFrame:
         """Costs and benefits by year: real, present value and cumulative PV net."""
         vts = _value_types(value_type)
-        years = np.arange(self.horizon)
-        cst = self._sel("cost", partner).groupby("year")[["adjusted", "pv"]].sum()
-        ben = self._sel("benefit", partner, vts).groupby("year")[
-            ["adjusted", "pv", "pv_cashable"]].sum()
-        out = pd.DataFrame({"year": years})
+        out = pd.DataFrame({"year": np.arange(self.horizon)})
         out["financial_year"] = _financial_year_labels(self.first_year, self.horizon)
-        out["costs"] = cst["adjusted"].reindex(years, fill_value=0.0).to_numpy()
-        out["benefits"] = ben["adjusted"].reindex(years, fill_value=0.0).to_numpy()
-        out["pv_costs"] = cst["pv"].reindex(years, fill_value=0.0).to_numpy()
-        out["pv_benefits"] = ben["pv"].reindex(years, fill_value=0.0).to_numpy()
-        out["pv_benefits_cashable"] = ben["pv_cashable"].reindex(years, fill_value=0.0).to_numpy()
+        out["costs"] = self._cost_by_year(partner, "adjusted")
+        out["benefits"] = self._ben_by_year(vts, partner, "adjusted")
+        out["pv_costs"] = self._cost_by_year(partner, "pv")
+        out["pv_benefits"] = self._ben_by_year(vts, partner, "pv")
+        out["pv_benefits_cashable"] = self._ben_by_year(vts, partner, "pv_cashable")
         out["pv_net"] = out["pv_benefits"] - out["pv_costs"]
         out["cumulative_pv_net"] = out["pv_net"].cumsum()
         out["value_type"] = _vt_label(vts)
@@ -1482,15 +1507,14 @@ class Appraisal:
         undiscounted sums). ``None`` if it does not pay back within the horizon,
         or if the scope bears no costs (nothing to pay back).
         """
-        y = self.yearly(value_type, partner)
-        if discounted:
-            net = y["pv_net"].cumsum()
-        else:
-            net = (y["benefits"] - y["costs"]).cumsum()
-        if y["costs"].sum() == 0:
+        vts = _value_types(value_type)
+        key = "pv" if discounted else "adjusted"
+        costs = self._cost_by_year(partner, key)
+        if costs.sum() == 0:
             return None  # nothing to pay back
-        ok = np.flatnonzero(net.to_numpy() >= -1e-9)
-        return int(y["year"].iloc[ok[0]]) if ok.size else None
+        net = np.cumsum(self._ben_by_year(vts, partner, key) - costs)
+        ok = np.flatnonzero(net >= -1e-9)
+        return int(ok[0]) if ok.size else None
 
     # ------------------------------------------------------------- tables
     def _bases(self) -> list[tuple[str, tuple[str, ...]]]:
