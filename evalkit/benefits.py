@@ -140,8 +140,15 @@ def _one_effect(measure: str, obj: Any) -> _Effect:
             d = d[np.isfinite(d)]
             if d.size < 2:
                 d = None
-        return _Effect(measure, float(obj.estimate), float(obj.se), d,
-                       obj.method or obj.design or "EffectResult")
+        est, se = float(obj.estimate), float(obj.se)
+        if not math.isfinite(est):
+            raise InputError(f"effects[{measure!r}]: the EffectResult's estimate is not a "
+                             "finite number.")
+        if d is None and (not math.isfinite(se) or se < 0):
+            raise InputError(f"effects[{measure!r}]: the EffectResult has no usable standard "
+                             f"error ({se!r}) and no bootstrap draws, so its uncertainty cannot "
+                             "be carried through.")
+        return _Effect(measure, est, se, d, obj.method or obj.design or "EffectResult")
     if isinstance(obj, Mapping):
         if "estimate" not in obj:
             raise InputError(f"effects[{measure!r}]: a dict needs 'estimate' (and 'se').")

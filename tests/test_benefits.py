@@ -301,6 +301,11 @@ def test_bad_effects_and_treated():
         run({"ae": (-0.1, 0.1)}, bmap(), 100)
     with pytest.raises(InputError, match=">= 0"):
         run({"ae": (-0.1, 0.1)}, bmap(), [100, -5])
+    bad = EffectResult(estimate=-0.1, se=float("nan"), ci_lower=float("nan"),
+                       ci_upper=float("nan"), pvalue=float("nan"), n_treated=1, n_control=1,
+                       outcome="ae")
+    with pytest.raises(InputError, match="no usable standard error"):
+        run(bad, bmap(), [100])
     r = run({"ae": (-0.1, 0.1)}, bmap(), 100, horizon=3)
     assert r.horizon == 3 and r.total("fiscal") == pytest.approx(3 * 24_000)
 

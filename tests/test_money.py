@@ -565,3 +565,18 @@ def test_summary_plot_and_excel(three_partner_appraisal, tmp_path):
     assert ws.cell(row=3, column=bcr_col).number_format == "0.00"
     for kind in ("metrics", "partners", "yearly", "flows", "adjustments", "steps"):
         assert not a.to_frame(kind).empty
+
+
+def test_reference_loaders_and_paths():
+    from evalkit import reference
+
+    assert reference.reference_path("SOURCES.md").exists()
+    for name in reference.FILES:
+        assert reference.reference_path(name).exists()
+    with pytest.raises(InputError, match="no reference file"):
+        reference.reference_path("unit_costs_v3.csv")
+    assert len(reference.load_unit_costs()) == 99
+    assert list(reference.load_raw_unit_costs().columns) == [
+        "item", "unit", "cost_gbp", "price_year", "agency_bearing_cost", "cashable", "source"]
+    assert reference.load_discount_schedule().shape == (6, 4)
+    assert reference.load_optimism_bias_grades()["grade"].tolist() == [1, 2, 3, 4, 5, 6]
