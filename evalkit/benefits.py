@@ -799,19 +799,43 @@ class BenefitsResult:
         return f.pivot_table(index="partner", columns="year", values="mean", aggfunc="sum",
                              fill_value=0.0)
 
-    def adjustment_steps(self) -> pd.DataFrame:
-        """Waterfall of the benefit adjustments (undiscounted, point estimate)."""
+    def adjustment_steps(self, discount: str | float | None = None) -> pd.DataFrame:
+        """Waterfall of the benefit adjustments at the point estimate.
+
+        Columns ``value_type, order, step, change, after`` (undiscounted real
+        pounds); with ``discount`` (``"standard"``, ``"health"`` or a flat
+        rate) also ``change_pv`` and ``after_pv``, discounting each row by its
+        year (rows marked ``health`` use the health schedule unless a flat
+        rate is given).
+        """
+        from .money import discount_factors
+
         rows = []
         stages = ["gross"] + [f"after_{s}" for s in ADJUSTMENT_ORDER]
+        det = self.detail
+        if discount is not None:
+            if isinstance(discount, str) and discount == "standard":
+                dfac = np.where(det["schedule"].to_numpy() == "health",
+                                discount_factors(det["year"], "health"),
+                                discount_factors(det["year"], "standard"))
+            else:
+                dfac = discount_factors(det["year"], discount)
         for vt in self.value_types:
-            f = self.detail[self.detail["value_type"] == vt]
-            prev = None
+            sel = (det["value_type"] == vt).to_numpy()
+            f = det[sel]
+            prev = prev_pv = None
             for k, s in enumerate(stages):
                 val = float(f[s].sum())
-                rows.append({"value_type": vt, "order": k,
-                             "step": "gross benefits" if k == 0 else
-                             ADJUSTMENT_ORDER[k - 1].replace("_", "-"),
-                             "change": 0.0 if prev is None else val - prev, "after": val})
+                rec = {"value_type": vt, "order": k,
+                       "step": "gross benefits" if k == 0 else
+                       ADJUSTMENT_ORDER[k - 1].replace("_", "-"),
+                       "change": 0.0 if prev is None else val - prev, "after": val}
+                if discount is not None:
+                    pv = float((f[s].to_numpy() * dfac[sel]).sum())
+                    rec["change_pv"] = 0.0 if prev_pv is None else pv - prev_pv
+                    rec["after_pv"] = pv
+                    prev_pv = pv
+                rows.append(rec)
                 prev = val
         return pd.DataFrame(rows)
 

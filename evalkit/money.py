@@ -1364,11 +1364,12 @@ def appraise(costs: Any, benefits: Any, *, price_year: str,
                                         flows["pv"] - flows["pv_cashable"], np.nan)
     disc_label = (f"flat {100 * disc:g}% a year (sensitivity)" if isinstance(disc, float)
                   else ("Green Book health schedule (1.5% declining)" if disc == "health" else
-                        "Green Book schedule (3.5% declining; health schedule where marked)"))
+                        "Green Book 3.5% declining"))
+    pre_steps = benefits.adjustment_steps(disc) if already_adjusted else None
     return Appraisal(flows=flows, price_year=target, horizon=horizon, first_year=labels[0],
                      discount=disc, discount_label=disc_label, adjustments=adjustments,
                      public_value=public_value, warnings=warnings, title=title,
-                     benefits_pre_adjusted=already_adjusted)
+                     benefits_pre_adjusted=already_adjusted, benefit_steps=pre_steps)
 
 
 def _ratio(num: float, den: float) -> float:
@@ -1405,6 +1406,7 @@ class Appraisal:
     warnings: list[str] = field(default_factory=list)
     title: str = "Cost-benefit appraisal"
     benefits_pre_adjusted: bool = False
+    benefit_steps: pd.DataFrame | None = None
 
     # ------------------------------------------------------------- pieces
     def __post_init__(self) -> None:
@@ -1595,6 +1597,13 @@ class Appraisal:
         rows = []
         steps = list(ADJUSTMENT_ORDER)
         ben = self.flows[self.flows["flow"] == "benefit"]
+        if self.benefit_steps is not None:
+            # adjusted earlier, in benefits_by_partner: its waterfall, discounted here
+            pre = self.benefit_steps.copy()
+            pre["factor_range"] = ""
+            rows.extend(pre[["value_type", "order", "step", "factor_range", "change",
+                             "change_pv", "after", "after_pv"]].to_dict("records"))
+            ben = ben.iloc[0:0]
         for vt in VALUE_TYPES:
             f = ben[ben["value_type"] == vt]
             if f.empty:
@@ -1627,8 +1636,8 @@ class Appraisal:
                      "after": float(a.sum()), "after_pv": float((a * d).sum())})
         out = pd.DataFrame(rows)
         if self.benefits_pre_adjusted:
-            out.attrs["note"] = ("benefits came already adjusted from benefits_by_partner; "
-                                 "see BenefitsResult.adjustment_steps for their waterfall")
+            out.attrs["note"] = ("benefits were adjusted in benefits_by_partner; the benefit "
+                                 "steps are its waterfall, discounted here")
         return out
 
     def to_frame(self, kind: str = "metrics") -> pd.DataFrame:
@@ -1688,18 +1697,29 @@ class Appraisal:
                                   "after optimism bias (real)", "pv": "PV costs"}))
         costs.loc["Total"] = costs.sum()
         met = self.metrics()
-        met = met[met["scope"] == "Total"].set_index("basis")[
-            ["pv_costs", "pv_benefits", "npv", "bcr", "roi", "payback_year"]]
+        present = {"fiscal"} | set(self.flows.loc[self.flows["flow"] == "benefit",
+                                                  "value_type"])
+        met = met[(met["scope"] == "Total") & (met["basis"].isin(present)
+                                               | met["basis"].str.startswith("public"))]
+        met = met.set_index("basis")[["pv_costs", "pv_benefits", "npv", "bcr", "roi",
+                                      "payback_year"]]
+        parts = self.partner_table()
+        for vt, col in (("economic", "PV economic benefits"), ("social", "PV social benefits")):
+            if vt not in present:
+                parts = parts.drop(columns=col)
         adj = self.adjustments.to_frame().set_index("adjustment")[["value", "basis"]]
         tables = [
             ("Costs by agency", costs),
-            ("Benefits by agency (present values, £)", self.partner_table()),
+            ("Benefits by agency (present values, £)", parts),
             ("Headline by value type (never added unless asked)", met),
             ("Adjustments (in order of application)", adj),
         ]
         notes = [
-            f"All figures are real pounds in {self.price_year} prices, discounted with the "
-            f"{self.discount_label}. Fiscal, economic and social values are reported "
+            f"All figures are real pounds in {self.price_year} prices, discounted "
+            + ("with the Green Book declining schedule (3.5% a year for years 0-30; rows "
+               "marked health at the 1.5% health rate)" if self.discount == "standard" else
+               f"at the {self.discount_label} rate")
+            + ". Fiscal, economic and social values are reported "
             "separately and never added together"
             + (" except in the rows labelled 'public value'." if self.public_value else "."),
             "BCR = PV benefits / PV costs; ROI = (PV benefits - PV costs) / PV costs; payback "
@@ -1724,12 +1744,12 @@ class Appraisal:
         Parameters
         ----------
         kind : {"partners", "waterfall", "cumulative"}
-            ``partners``: stacked bars of present-value benefits by partner
-            (fiscal cashable, fiscal non-cashable, economic, social: side by
-            side in one stack per partner, each type its own colour, so the
-            chart never hides a total of different types) with each partner's
-            PV costs marked. ``waterfall``: the adjustment waterfall for one
-            value type, from gross benefits to net present value. ``cumulative``:
+            ``partners``: present-value benefits by partner, one bar per value
+            type side by side (fiscal with its cashable part stacked on the
+            non-cashable part; economic; social), so the chart never shows a
+            total of different types, with each partner's PV costs marked.
+            ``waterfall``: the adjustment waterfall for one value type, from
+            gross benefits to net present value. ``cumulative``:
             cumulative discounted net position by year (payback).
         """
         from .plotting import OKABE_ITO, gbp_formatter, get_axes
@@ -1737,29 +1757,37 @@ class Appraisal:
         if kind == "partners":
             ax = get_axes(ax, figsize=(max(6.0, 1.2 * len(self.partners) + 2), 4.5))
             parts = self.partner_table().drop(index="Total")
-            series = [
-                ("Fiscal, cashable", parts["PV fiscal benefits: cashable"], OKABE_ITO[0]),
-                ("Fiscal, non-cashable", parts["PV fiscal benefits: non-cashable"],
-                 OKABE_ITO[4]),
-                ("Economic", parts["PV economic benefits"], OKABE_ITO[1]),
-                ("Social", parts["PV social benefits"], OKABE_ITO[2]),
-            ]
             x = np.arange(len(parts))
-            bottom = np.zeros(len(parts))
-            for label, vals, col in series:
-                v = vals.to_numpy(dtype=float)
-                if np.allclose(v, 0):
-                    continue
-                ax.bar(x, v, bottom=bottom, color=col, label=label, width=0.6)
-                bottom = bottom + v
-            ax.scatter(x, parts["PV costs"], marker="_", s=900, color=OKABE_ITO[7],
-                       linewidths=2.5, label="PV costs borne", zorder=3)
+            # One bar per value type present, side by side: fiscal (cashable stacked on
+            # non-cashable), economic, social. Different types are never stacked together.
+            groups = [("fiscal", [("Fiscal, cashable", "PV fiscal benefits: cashable",
+                                   OKABE_ITO[0]),
+                                  ("Fiscal, non-cashable", "PV fiscal benefits: non-cashable",
+                                   OKABE_ITO[4])]),
+                      ("economic", [("Economic", "PV economic benefits", OKABE_ITO[1])]),
+                      ("social", [("Social", "PV social benefits", OKABE_ITO[2])])]
+            groups = [g for g in groups
+                      if not all(np.allclose(parts[c].to_numpy(dtype=float), 0)
+                                 for _, c, _ in g[1])] or groups[:1]
+            width = 0.8 / len(groups)
+            for gi, (_vt, layers) in enumerate(groups):
+                xs = x - 0.4 + width * (gi + 0.5)
+                bottom = np.zeros(len(parts))
+                for label, col_name, colour in layers:
+                    v = parts[col_name].to_numpy(dtype=float)
+                    ax.bar(xs, v, bottom=bottom, color=colour, label=label, width=width * 0.95)
+                    bottom = bottom + v
+            has_cost = parts["PV costs"].to_numpy(dtype=float) > 0
+            ax.scatter(x[has_cost], parts["PV costs"].to_numpy(dtype=float)[has_cost],
+                       marker="_", s=1400, color=OKABE_ITO[7], linewidths=2.5,
+                       label="PV costs borne", zorder=3)
             ax.set_xticks(x, list(parts.index), rotation=30, ha="right")
             ax.yaxis.set_major_formatter(gbp_formatter())
             ax.set_ylabel(f"Present value (£, {self.price_year} prices)")
             ax.set_xlabel("Partner")
             ax.set_title("Benefits by partner and value type (present values)")
-            ax.legend(frameon=False, fontsize=8)
+            ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0),
+                      markerscale=0.4)
             return ax
         if kind == "waterfall":
             ax = get_axes(ax, figsize=(8, 4.5))

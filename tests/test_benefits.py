@@ -322,6 +322,12 @@ def test_benefits_feed_the_appraisal_without_double_adjustment():
     assert a.pv_costs() == pytest.approx(11_000 + 11_000 / 1.035)
     assert a.pv_benefits("fiscal", cashable=True) == pytest.approx(0.25 * (12_000 + 12_000
                                                                            / 1.035))
+    # the appraisal's waterfall shows the adjustments made in benefits_by_partner, in PV
+    st_ = a.adjustment_steps()
+    f = st_[st_["value_type"] == "fiscal"].set_index("step")
+    assert f.loc["gross benefits", "after_pv"] == pytest.approx(24_000 + 24_000 / 1.035)
+    assert f.loc["deadweight", "change_pv"] == pytest.approx(-12_000 - 12_000 / 1.035)
+    assert f.loc["optimism-bias", "after_pv"] == pytest.approx(a.pv_benefits("fiscal"))
     with pytest.raises(InputError, match="applied twice"):
         appraise([10_000], r, price_year=PY, adjustments=Adjustments(deadweight=0.2))
     with pytest.raises(InputError, match="prices"):
