@@ -117,7 +117,7 @@ __all__ = [
 
 GREEN_BOOK = (
     "HM Treasury (2022), The Green Book: Central Government Guidance on Appraisal and "
-    "Evaluation, Annex A6 (discounting) and Table 8 (long-term discount rates)"
+    "Evaluation, Annex A6 (discounting, with its table of long-term discount rates)"
 )
 GMCA_CBA = (
     "HM Treasury, Public Service Transformation Network and New Economy (2014), "
@@ -738,7 +738,7 @@ def load_discount_schedule() -> pd.DataFrame:
     126-200, 1.5% 201-300, 1.0% beyond) and ``health`` (1.5% for years 0-30,
     then declining in proportion: the rate for health effects valued in
     QALYs or wellbeing, which excludes the wealth effect). Source: HM
-    Treasury Green Book (2022) Annex A6, Table 8.
+    Treasury Green Book (2022) Annex A6 (long-term discount rates).
     """
     df = _schedule_table().copy()
     df.attrs["source"] = GREEN_BOOK
