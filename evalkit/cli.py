@@ -38,9 +38,9 @@ def _root(
 
 
 def _register_commands() -> None:
-    from .commands import place
+    from .commands import money, place
 
-    for module in (place,):
+    for module in (place, money):
         module.register(app)
 
 

@@ -423,6 +423,15 @@ BENEFIT_MAP = TableSpec(
           example=0.25),
         C("value_type", "category", required=False, nullable=True, allowed=VALUE_TYPES,
           description="Overrides the unit cost's value type.", example="fiscal"),
+        C("direction", "category", required=False, nullable=True,
+          allowed=("reduction", "increase"),
+          description="reduction (the default): fewer events save money, so a fall in the "
+          "measure is a benefit; increase: the measure is a gain (e.g. people into work).",
+          example="reduction"),
+        C("discount_schedule", "category", required=False, nullable=True,
+          allowed=("standard", "health"),
+          description="Green Book discount schedule: standard (3.5%) or health (1.5%, for "
+          "values in QALYs or wellbeing); empty means standard.", example="standard"),
     ),
 )
 

@@ -114,6 +114,8 @@ def example_tables() -> dict[str, pd.DataFrame]:
         "units_per_outcome": [1, 1],
         "cashable_share": ["", ""],
         "value_type": ["fiscal", "fiscal"],
+        "direction": ["reduction", "reduction"],
+        "discount_schedule": ["standard", "standard"],
     })
     return {
         "people": people, "areas": areas, "events": events, "outcomes": outcomes,
