@@ -205,3 +205,15 @@ def test_scrb_on_service_model_balances():
     m = ServiceModel(PLAYERS, 600, [150, 120, 60], [500, 450, 200])
     g = m.cost_game()
     assert scrb(g).amounts.sum() == pytest.approx(g.grand)
+
+
+def test_shapley_draws_matches_game_by_game():
+    rng = np.random.default_rng(3)
+    D, n = 5, 6
+    F = rng.uniform(100, 300, D)
+    v = rng.uniform(10, 60, (D, n))
+    a = rng.uniform(40, 150, (D, n))
+    batch = ServiceModel.shapley_draws(F, v, a, chunk=2)
+    for d in range(D):
+        g = ServiceModel([f"P{i}" for i in range(n)], F[d], v[d], a[d]).cost_game()
+        np.testing.assert_allclose(batch[d], shapley(g).amounts, atol=1e-9)

@@ -683,12 +683,13 @@ class ServiceModel:
         ``variable`` and ``standalone`` of shape ``(..., n)`` and ``fixed`` of
         shape ``(...)`` give an array ``(..., k)``.
         """
-        m = np.asarray(member, dtype=float)
+        mT = np.asarray(member, dtype=float).T
         a = np.asarray(standalone, dtype=float)
         v = np.asarray(variable, dtype=float)
-        alone = a @ m.T
-        joint = np.asarray(fixed, dtype=float)[..., None] + np.minimum(v, a) @ m.T
-        return np.minimum(alone, joint)
+        out = a @ mT
+        joint = np.minimum(v, a) @ mT
+        joint += np.asarray(fixed, dtype=float)[..., None]
+        return np.minimum(out, joint, out=out)
 
     @staticmethod
     def surplus_values(member: np.ndarray, fixed: Any, variable: np.ndarray,
@@ -705,6 +706,53 @@ class ServiceModel:
         alone = alone_gain @ m.T
         joint = -np.asarray(fixed, dtype=float)[..., None] + np.maximum(alone_gain, b - v) @ m.T
         return np.maximum(alone, joint)
+
+    @staticmethod
+    def shapley_draws(fixed: Any, variable: Any, standalone: Any, *,
+                      chunk: int | None = None) -> np.ndarray:
+        """Exact Shapley payments of the service-model cost game for many draws.
+
+        Parameters
+        ----------
+        fixed : array (D,)
+            Fixed cost in each draw.
+        variable, standalone : array (D, n)
+            Per-partner variable and stand-alone costs in each draw (at most 20 partners).
+        chunk : int, optional
+            Draws per batch (default: about 64 MB of coalition values at a time).
+
+        Returns
+        -------
+        ndarray (D, n)
+            Each draw's Shapley payments (adding up to that draw's ``c(N)``).
+
+        Examples
+        --------
+        >>> x = ServiceModel.shapley_draws([100, 120], [[10, 20], [10, 20]], [[80, 90], [80, 90]])
+        >>> x.round(6).tolist()
+        [[60.0, 70.0], [70.0, 80.0]]
+        """
+        from .solutions import shapley_table
+
+        var = np.atleast_2d(np.asarray(variable, dtype=float))
+        alone = np.atleast_2d(np.asarray(standalone, dtype=float))
+        fx = np.atleast_1d(np.asarray(fixed, dtype=float))
+        D, n = var.shape
+        if alone.shape != (D, n) or fx.shape != (D,):
+            raise InputError(f"shapley_draws: expected fixed (D,), variable and standalone "
+                             f"(D, n); got {fx.shape}, {var.shape}, {alone.shape}.")
+        if n > MAX_DENSE_PLAYERS:
+            raise InputError(f"shapley_draws: at most {MAX_DENSE_PLAYERS} partners for exact "
+                             "values.")
+        member = ((np.arange(1, 2 ** n)[:, None] >> np.arange(n)) & 1).astype(bool)
+        step = chunk or max(1, int(8e6 // 2 ** n))
+        out = np.empty((D, n))
+        for s in range(0, D, step):
+            e = min(D, s + step)
+            vals = np.zeros((e - s, 2 ** n))
+            vals[:, 1:] = ServiceModel.cost_values(member, fx[s:e], var[s:e], alone[s:e])
+            out[s:e] = shapley_table(vals)
+        return out
 
     def cost_game(self) -> Game:
         """The cost game ``c(S)`` (see the class notes)."""

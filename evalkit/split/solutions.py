@@ -50,6 +50,7 @@ Airport rule (Littlechild & Owen 1973)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from math import factorial
 from typing import Any, Literal
 
@@ -174,22 +175,32 @@ def shapley_table(values: Any) -> np.ndarray:
         v[..., 0] = 0.0
     if not np.all(np.isfinite(v)):
         raise InputError("values: every coalition needs a finite number for the Shapley value.")
+    # phi_i = sum_{T contains i} w(|T|-1) v(T) - sum_{S without i} w(|S|) v(S)
+    #       = sum_{T contains i} u(T) - B,  u(T) = v(T) [w(|T|-1) + w(|T|)],  B = sum_S w(|S|) v(S)
+    # (w(-1) = w(n) = 0), so each player needs one sum over half the table: O(n 2**n)
+    # reads of contiguous blocks and no temporary differences.
     w = _shapley_weights(n)
+    wa = np.concatenate([[0.0], w])  # w(|T| - 1), zero for the empty set
+    wb = np.concatenate([w, [0.0]])  # w(|S|), zero for the grand coalition
     pc = _all_popcounts(n)
-    wfull = w[np.minimum(pc, n - 1)].reshape((2,) * n)
-    vv = v.reshape(lead + (2,) * n)
-    k = len(lead)
+    u = v * (wa + wb)[pc]
+    total_b = v @ wb[pc]
+    if lead and n <= 16:
+        # Many games at once: one matrix product with the (2**n x n) membership matrix.
+        return u @ _membership_matrix(n) - total_b[..., None]
     out = np.empty(lead + (n,))
     for i in range(n):
-        ax = n - 1 - i  # C order: the last axis is bit 0
-        sel0 = [slice(None)] * n
-        sel1 = [slice(None)] * n
-        sel0[ax], sel1[ax] = 0, 1
-        diff = vv[(Ellipsis, *sel1)] - vv[(Ellipsis, *sel0)]
-        wt = wfull[tuple(sel0)]
-        out[..., i] = np.tensordot(diff, wt, axes=(list(range(k, k + n - 1)),
-                                                   list(range(n - 1))))
+        blocks = u.reshape(lead + (1 << (n - 1 - i), 2, 1 << i))
+        out[..., i] = blocks[..., 1, :].sum(axis=(-2, -1)) - total_b
     return out
+
+
+@lru_cache(maxsize=8)
+def _membership_matrix(n: int) -> np.ndarray:
+    masks = np.arange(1 << n, dtype=np.int64)
+    m = ((masks[:, None] >> np.arange(n, dtype=np.int64)) & 1).astype(float)
+    m.setflags(write=False)
+    return m
 
 
 def shapley_sample(game: Game, n_permutations: int = 2000, *, seed: int = 0,
