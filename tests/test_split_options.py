@@ -277,3 +277,27 @@ def test_parse_cost():
         parse_cost("1,200,000.5x")
     with pytest.raises(InputError, match="label every year"):
         parse_cost("a=1,2")
+
+
+def test_money_strings_and_blank_cells():
+    p = pd.DataFrame({"partner": ["A", "B"], "budget": ["£1,200", " 3600 "], "x": ["1", None]})
+    o = split_options(p, 100, rules=["proportional:budget"])
+    np.testing.assert_allclose(o.allocation("proportional:budget"), [25, 75])
+    with pytest.raises(ValidationError, match="row 3, column 'x'.*number is needed"):
+        split_options(p, 100, rules=["proportional:x"])
+
+
+def test_more_than_twenty_partners_uses_sampled_shapley():
+    rng = np.random.default_rng(0)
+    n = 22
+    p = pd.DataFrame({"partner": [f"Org{i}" for i in range(n)],
+                      "caseload": rng.integers(10, 100, n),
+                      "standalone_cost": rng.uniform(5e4, 1.5e5, n).round(),
+                      "variable_cost": rng.uniform(1e4, 3e4, n).round()})
+    o = split_options(p, fixed_cost=5e5)
+    assert "Shapley value" in o.labels and "SCRB" in o.labels
+    assert "nucleolus" in o.unavailable and "at most 20" in o.unavailable["nucleolus"]
+    assert any("Sampled estimate" in t for t in o.notes)
+    assert o.properties["in_core"].isna().all()
+    assert ("Core", "not assessed (> 20 partners)") in o.summary().header
+    np.testing.assert_allclose(o.pounds().sum(), o.costs[0])

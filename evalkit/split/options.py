@@ -242,15 +242,15 @@ def _numeric(df: pd.DataFrame, col: str, purpose: str, file: str | None, *,
         raise InputError(f"partners: no column '{col}' for {purpose}. Numeric columns "
                          f"available: {', '.join(map(str, nums)) or 'none'}.")
     raw = df[col]
-    vals = pd.to_numeric(raw.astype(str).str.replace(r"[£,\s]", "", regex=True)
-                         .replace({"": np.nan, "nan": np.nan, "None": np.nan, "<NA>": np.nan}),
-                         errors="coerce") if raw.dtype == object else pd.to_numeric(
-        raw, errors="coerce")
+    if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
+        vals = pd.to_numeric(raw, errors="coerce")
+    else:
+        text = pd.Series([None if _blank(v) else str(v) for v in raw.tolist()], index=raw.index,
+                         dtype=object)
+        vals = pd.to_numeric(text.str.replace(r"[£,\s]", "", regex=True), errors="coerce")
     problems = []
     for r, p, orig, v in zip(df["_row"], df.index, raw.tolist(), vals.tolist()):
-        blank = orig is None or (isinstance(orig, float) and np.isnan(orig)) or \
-            (isinstance(orig, str) and not orig.strip())
-        if blank:
+        if _blank(orig):
             if not allow_blank:
                 problems.append(Problem("partners", file, r, col, None,
                                         f"{p}: a number is needed for {purpose} (use 0 if none)"))
@@ -265,6 +265,14 @@ def _numeric(df: pd.DataFrame, col: str, purpose: str, file: str | None, *,
     if problems:
         raise ValidationError(problems)
     return vals.to_numpy(dtype=float)
+
+
+def _blank(v: Any) -> bool:
+    if v is None or v is pd.NA:
+        return True
+    if isinstance(v, float) and np.isnan(v):
+        return True
+    return isinstance(v, str) and not v.strip()
 
 
 def _costs(cost: Any) -> tuple[list[str], np.ndarray]:
@@ -412,8 +420,9 @@ class SplitOptions:
             out["Partners worse off than alone"] = [
                 "not assessed" if ok is None else ("none" if ok else txt)
                 for ok, txt in zip(p["individually_rational"], p["ir_breaches"])]
-        out["In the core"] = [_core_text(ok, chk, tot) for ok, chk, tot in
-                              zip(p["in_core"], p["groups_checked"], p["groups_total"])]
+        out["In the core"] = [note if ok is None else _core_text(ok, chk, tot)
+                              for ok, chk, tot, note in zip(p["in_core"], p["groups_checked"],
+                                                            p["groups_total"], p["core_note"])]
         out["Most-violated group"] = [
             "" if ok is None or ok else (f"{g} (+{format_gbp(v)})" if compact else
                                          f"{g} pays {format_gbp(v)} more than alone")
@@ -435,8 +444,12 @@ class SplitOptions:
                 part = "" if self.least_core_complete else " (given groups only)"
                 if lc <= 1e-7 * max(1.0, abs(self.game.grand)):
                     h.append(("Core", f"non-empty{part}"))
+                    if lc < 0:
+                        h.append(("Stability margin", format_gbp(-lc)))
                 else:
                     h.append(("Core", f"EMPTY{part}; least-core distance {format_gbp(lc)}"))
+            elif self.game.n > MAX_DENSE_PLAYERS:
+                h.append(("Core", f"not assessed (> {MAX_DENSE_PLAYERS} partners)"))
         else:
             h.append(("Game", "none (core not assessed)"))
         return h
@@ -456,6 +469,11 @@ class SplitOptions:
             notes.insert(0, f"The core is empty: whatever the split, some group of partners "
                             f"would pay at least {format_gbp(self.least_core)} more than it "
                             "would on its own (the least-core distance).")
+        if self.game is not None and self.least_core is not None and self.least_core < 0:
+            notes.insert(0, f"The core is non-empty: the nucleolus leaves every group of "
+                            f"partners at least {format_gbp(-self.least_core)} a year better off "
+                            "than it would be on its own (the stability margin, minus the "
+                            "least-core value).")
         for key, why in self.unavailable.items():
             notes.append(f"Not computed - {key}: {why}")
         return Summary("Cost-split options", self._header(), tabs, notes)
@@ -795,8 +813,11 @@ def split_options(partners: pd.DataFrame | str | Path, cost: Any = None, *,
             "ir_short": _ir_short(breaches),
             "in_core": None, "most_violated_group": "", "violation": np.nan,
             "groups_checked": 0, "groups_total": 2 ** n - 2 if n <= 62 else np.nan,
+            "core_note": "" if cgame is not None else "not assessed (no game)",
         }
-        if cgame is not None and (cgame._func is None or cgame.n <= MAX_DENSE_PLAYERS):
+        if cgame is not None and cgame.n > MAX_DENSE_PLAYERS:
+            row["core_note"] = f"not assessed ({n} partners; at most {MAX_DENSE_PLAYERS})"
+        elif cgame is not None:
             chk = core_check(cgame, xg, tol=1e-6 * max(1.0, abs(gscale or 1.0)))
             row.update({"in_core": chk.in_core, "most_violated_group": chk.worst_coalition,
                         "violation": chk.worst_excess / k, "groups_checked": chk.checked,
@@ -884,7 +905,8 @@ def _rule_list(rules: Any, df: pd.DataFrame, names: list[str], cgame: Game | Non
     for c in df.columns:
         if c in ("partner", "kind", "_row") or c in _NOT_DRIVERS or c == benefit:
             continue
-        if pd.api.types.is_numeric_dtype(df[c]) and df[c].notna().any():
+        if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) \
+                and df[c].notna().any():
             specs.append(RuleSpec("proportional", str(c), explicit=False))
     if ben is not None:
         specs.append(RuleSpec("beneficiary_pays", explicit=False))
