@@ -82,6 +82,22 @@ class Panel:
         out[self.unit_idx, self.time_idx] = v
         return out
 
+    def subset_units(self, keep: np.ndarray) -> Panel:
+        """A copy keeping only the units where ``keep`` (length n) is True."""
+        row_keep = keep[self.unit_idx]
+        new_code = np.cumsum(keep) - 1
+        cl = None
+        if self.cluster is not None:
+            cl = pd.factorize(self.cluster[keep], sort=True)[0].astype(np.int64)
+        return Panel(
+            unit_labels=self.unit_labels[keep], periods=self.periods,
+            unit_idx=new_code[self.unit_idx[row_keep]], time_idx=self.time_idx[row_keep],
+            y=self.y[row_keep], gidx=self.gidx[keep],
+            x=self.x[row_keep] if self.x is not None else None, covariates=self.covariates,
+            cluster=cl, cluster_name=self.cluster_name, excluded=self.excluded.copy(),
+            notes=list(self.notes), period_kind=self.period_kind,
+            period_unit=self.period_unit, outcome=self.outcome, unit_name=self.unit_name)
+
     def period_label(self, idx: int | np.ndarray) -> Any:
         """The user's period value(s) for period index(es)."""
         return self.periods[np.asarray(idx)]

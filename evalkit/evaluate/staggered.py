@@ -416,8 +416,10 @@ def _aggregate(kind: str, cells: _Cells, G: np.ndarray, T: int, *, min_e: float 
         include = finite.copy()
         eseq = np.unique(e_all[finite])
         if balance_e is not None:
-            include &= (T - 1 - g) >= balance_e
-            eseq = eseq[(eseq <= balance_e) & (eseq >= balance_e - (T - 1))]
+            # as R did: groups observed for balance_e periods after starting, and event
+            # times no earlier than balance_e minus the span of periods with estimates
+            include &= (t.max() - g) >= balance_e
+            eseq = eseq[(eseq <= balance_e) & (eseq >= balance_e - (t.max() - t.min()))]
         eseq = eseq[(eseq >= min_e) & (eseq <= max_e)]
         labels, atts, infs = [], [], []
         for e in eseq:
@@ -616,11 +618,19 @@ def _fit_panel(spec: StaggeredDiD, panel: Panel) -> StaggeredDiDResult:
     if delta:
         too_early = (G < NEVER) & (G - 1 - delta < 0)
         if too_early.any():
-            raise InputError(
-                f"{int(too_early.sum())} units start within anticipation={delta} periods of "
-                "the first period, so they have no clean pre-treatment period. Reduce "
-                "anticipation, add earlier periods or drop those units."
-            )
+            if not spec.drop_always_treated:
+                raise InputError(
+                    f"{int(too_early.sum())} units start within anticipation={delta} periods "
+                    "of the first period, so they have no clean pre-treatment period. Reduce "
+                    "anticipation, add earlier periods, or pass drop_always_treated=True to "
+                    "drop them (they are counted in the result's 'excluded' table)."
+                )
+            n_rows = int(too_early[panel.unit_idx].sum())
+            panel = panel.subset_units(~too_early)
+            G = panel.gidx.copy()
+            excluded = pd.concat([excluded, pd.DataFrame(
+                [{"reason": f"no pre-treatment period given anticipation={delta}",
+                  "units": int(too_early.sum()), "rows": n_rows}])], ignore_index=True)
     Yw = panel.wide()
     Xw = panel.wide(panel.x) if panel.x is not None else None
     has_never = bool(np.any(G == NEVER))
