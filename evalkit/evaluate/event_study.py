@@ -175,8 +175,19 @@ def _fit(spec: EventStudy, panel: Panel) -> EventStudyResult:
     X = cols if panel.x is None else np.column_stack([cols, panel.x])
     names = [_term(lv, lo, hi, spec) for lv in levels] + list(panel.covariates)
     cl = panel.unit_idx if panel.cluster is None else panel.cluster[panel.unit_idx]
-    fit = feols(panel.y, X, [panel.unit_idx, panel.time_idx], names=names, cluster=cl,
-                ssc=spec.ssc)
+    try:
+        fit = feols(panel.y, X, [panel.unit_idx, panel.time_idx], names=names, cluster=cl,
+                    ssc=spec.ssc)
+    except InputError as exc:
+        if panel.x is not None:
+            raise
+        raise InputError(
+            "The event-study coefficients are not identified: some event times are seen in "
+            "only one start group, so they cannot be told apart from the unit and period "
+            f"effects ({'no never-treated units, ' if not has_never else ''}event times "
+            f"{lo} to {hi}). Pass leads= and lags= to bin the end-points (e.g. leads=4, "
+            "lags=6)."
+        ) from exc
     return EventStudyResult._build(spec, panel, fit, levels, lo, hi, refs, ec, treated_row,
                                    warnings)
 
