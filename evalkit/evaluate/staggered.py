@@ -226,7 +226,7 @@ class _Cells:
     n_treated: np.ndarray
     n_control: np.ndarray
     control_any: np.ndarray  # (n,) bool: unit used as a comparison somewhere
-    messages: list[str]
+    messages: list[tuple[int, list[int], str]]   # (group, periods, problem)
 
 
 def _compute_att_gt(Yw: np.ndarray, G: np.ndarray, Xw: np.ndarray | None, *,
@@ -255,7 +255,7 @@ def _compute_att_gt(Yw: np.ndarray, G: np.ndarray, Xw: np.ndarray | None, *,
     n_tr = np.zeros(K, dtype=np.int64)
     n_co = np.zeros(K, dtype=np.int64)
     control_any = np.zeros(n, dtype=bool)
-    messages: list[str] = []
+    messages: list[tuple[int, list[int], str]] = []
     time_varying = False
     if Xw is not None:
         time_varying = not np.all(Xw == Xw[:, :1, :])
@@ -283,8 +283,7 @@ def _compute_att_gt(Yw: np.ndarray, G: np.ndarray, Xw: np.ndarray | None, *,
         ts = np.array([cells[j][1] for j in idx])
         bs = np.array([cells[j][2] for j in idx])
         if nt == 0 or nc == 0:
-            for j in idx:
-                messages.append(f"no comparison units for group {g} in period {cells[j][1]}")
+            messages.append((g, ts.tolist(), "no comparison units"))
             continue
         Ysub = Yw[sub]
         dY = Ysub[:, ts] - Ysub[:, bs]
@@ -296,8 +295,7 @@ def _compute_att_gt(Yw: np.ndarray, G: np.ndarray, Xw: np.ndarray | None, *,
             X = np.column_stack([np.ones(Xs.shape[0]), Xs])
             out = _block_cov(dY, D, X, est)
             if out.message:
-                messages.append(f"group {g}, periods {ts.tolist()}: {out.message}; "
-                                "ATT(g,t) not estimated")
+                messages.append((g, ts.tolist(), out.message))
         n1 = int(sub.sum())
         rows = np.flatnonzero(sub)
         for c, j in enumerate(idx):
@@ -318,10 +316,8 @@ def _compute_att_gt(Yw: np.ndarray, G: np.ndarray, Xw: np.ndarray | None, *,
 def _se(psi: np.ndarray, cluster: np.ndarray | None) -> np.ndarray:
     """Analytic standard errors from influence functions (n x K)."""
     n = psi.shape[0]
-    if cluster is None:
-        return np.sqrt(np.sum(psi**2, axis=0)) / n
-    S = _cluster_sums(psi, cluster)
-    return np.sqrt(np.sum(S**2, axis=0)) / n
+    S = psi if cluster is None else _cluster_sums(psi, cluster)
+    return np.sqrt(np.einsum("ij,ij->j", S, S)) / n
 
 
 def _cluster_sums(psi: np.ndarray, cluster: np.ndarray) -> np.ndarray:
@@ -336,82 +332,80 @@ def _cluster_sums(psi: np.ndarray, cluster: np.ndarray) -> np.ndarray:
 
 @dataclass
 class _Agg:
+    """An aggregation: elements plus the overall effect (last column).
+
+    The influence functions are ``psi @ W + tab[unit_cohort]``: a weighted sum
+    of the ATT(g,t) influence functions plus the influence of the estimated
+    group-size weights, which depends on a unit only through its group.
+    """
+
     kind: str
-    labels: np.ndarray        # element labels (group / event time / period index); empty for simple
-    att: np.ndarray
-    inf: np.ndarray           # (n, E)
+    labels: np.ndarray        # element labels (group / event time / period index)
+    att: np.ndarray           # (E,) element estimates
     overall_att: float
-    overall_inf: np.ndarray   # (n,)
+    W: np.ndarray             # (K, E + 1) weights on the ATT(g,t)
+    tab: np.ndarray           # (C + 1, E + 1) weight-IF per group (last row: no group)
+
+    def influence(self, psi: np.ndarray, unit_cohort: np.ndarray) -> np.ndarray:
+        """(n, E + 1) influence functions of the elements and the overall effect."""
+        return psi @ self.W + self.tab[unit_cohort]
 
 
-def _wif_times_att(keep: np.ndarray, pg: np.ndarray, att: np.ndarray, cohort_of_cell: np.ndarray,
-                   G: np.ndarray) -> np.ndarray:
-    """``wif(keepers) @ att[keepers]``: influence of estimating the group-size weights.
+def _cohort_index(G: np.ndarray, cohorts: np.ndarray) -> np.ndarray:
+    """Index of each unit's group in ``cohorts``; -1 for units in none."""
+    C = len(cohorts)
+    pos = np.clip(np.searchsorted(cohorts, G), 0, C - 1)
+    return np.where(cohorts[pos] == G, pos, -1)
 
-    For weights ``pg_j / sum(pg)`` with ``pg_j = P(G = g_j)`` the derivative
-    gives, per unit ``i`` (R ``did``'s ``wif``):
+
+def _wif_table(keep: np.ndarray, pg: np.ndarray, att: np.ndarray, cell_cohort: np.ndarray,
+               n_cohorts: int) -> np.ndarray:
+    """``wif(keepers) @ att[keepers]`` per group: influence of estimated group-size weights.
+
+    For weights ``pg_j / S`` with ``pg_j = P(G = g_j)`` and ``S = sum(pg)``, the
+    derivative gives, per unit ``i`` (R ``did``'s ``wif``):
     ``sum_j att_j (1{G_i = g_j} - pg_j) / S``
     ``- sum_j (1{G_i = g_j} - pg_j) * sum_j pg_j att_j / S^2``.
+    It depends on the unit only through its group: entry ``c`` is the value for
+    units of group ``c`` (``cell_cohort`` indexes groups ``0..n_cohorts-1``), the
+    last entry the value for units in no kept group.
     """
     S = pg[keep].sum()
     Pa = float(pg[keep] @ att[keep])
-    # per cohort: sum of att over kept cells, number of kept cells
-    coh = cohort_of_cell[keep]
-    ucoh, inv = np.unique(coh, return_inverse=True)
-    A = np.bincount(inv, weights=att[keep], minlength=len(ucoh))
-    N = np.bincount(inv, minlength=len(ucoh)).astype(np.float64)
-    pos = np.searchsorted(ucoh, G)
-    pos_c = np.clip(pos, 0, len(ucoh) - 1)
-    member = (pos < len(ucoh)) & (ucoh[pos_c] == G)
-    A_i = np.where(member, A[pos_c], 0.0)
-    N_i = np.where(member, N[pos_c], 0.0)
-    return (A_i - Pa) / S - (N_i - S) * Pa / S**2
+    A = np.bincount(cell_cohort[keep], weights=att[keep], minlength=n_cohorts)
+    N = np.bincount(cell_cohort[keep], minlength=n_cohorts).astype(np.float64)
+    return np.r_[(A - Pa) / S - (N - S) * Pa / S**2, 0.0]
 
 
-def _aggregate(kind: str, cells: _Cells, G: np.ndarray, T: int, *, min_e: float = -np.inf,
+def _aggregate(kind: str, cells: _Cells, G: np.ndarray, *, min_e: float = -np.inf,
                max_e: float = np.inf, balance_e: int | None = None) -> _Agg:
-    att, psi = cells.att, cells.inf
+    """Aggregate ATT(g,t) as R ``did::aggte`` (weights by group size, with their IF)."""
+    att = cells.att
     g, t = cells.g, cells.t
     n = G.shape[0]
+    K = att.shape[0]
     cohorts = np.unique(g)
-    pg_c = np.array([np.mean(G == c) for c in cohorts])
-    pg = pg_c[np.searchsorted(cohorts, g)]
+    C = len(cohorts)
+    unit_cohort = _cohort_index(G, cohorts)
+    cell_cohort = np.searchsorted(cohorts, g)
+    pg_c = np.bincount(unit_cohort[unit_cohort >= 0], minlength=C) / n
+    pg = pg_c[cell_cohort]
     finite = np.isfinite(att)
     att0 = np.where(finite, att, 0.0)
     post = (g <= t) & (t <= g + max_e) & finite
-
-    def combine(keep: np.ndarray, w: np.ndarray, with_wif: bool) -> tuple[float, np.ndarray]:
-        est = float(w @ att0[keep])
-        f = psi[:, keep] @ w
-        if with_wif:
-            f = f + _wif_times_att(keep, pg, att0, g, G)
-        return est, f
-
+    # elements: (label, kept cells, weights, with weight-IF)
+    elems: list[tuple[Any, np.ndarray, np.ndarray, bool]] = []
     if kind == "simple":
         keep = np.flatnonzero(post)
         if keep.size == 0:
             raise InputError("No post-treatment ATT(g,t) could be estimated.")
-        est, f = combine(keep, pg[keep] / pg[keep].sum(), True)
-        return _Agg(kind, np.array([], dtype=np.int64), np.array([]), np.zeros((n, 0)), est, f)
-    if kind == "group":
-        labels, atts, infs, pgs = [], [], [], []
-        for j, c in enumerate(cohorts):
+        elems.append((None, keep, pg[keep] / pg[keep].sum(), True))
+    elif kind == "group":
+        for c in cohorts:
             keep = np.flatnonzero((g == c) & post)
-            if keep.size == 0:
-                continue
-            est, f = combine(keep, np.full(keep.size, 1.0 / keep.size), False)
-            labels.append(c)
-            atts.append(est)
-            infs.append(f)
-            pgs.append(pg_c[j])
-        a = np.array(atts)
-        I = np.column_stack(infs)
-        p = np.array(pgs)
-        overall = float(p @ a / p.sum())
-        lab = np.array(labels)
-        f = I @ (p / p.sum()) + _wif_times_att(np.arange(len(lab)), p, a, lab, G)
-        return _Agg(kind, lab, a, I, overall, f)
-    if kind == "dynamic":
+            if keep.size:
+                elems.append((c, keep, np.full(keep.size, 1.0 / keep.size), False))
+    elif kind == "dynamic":
         e_all = t - g
         include = finite.copy()
         eseq = np.unique(e_all[finite])
@@ -421,57 +415,104 @@ def _aggregate(kind: str, cells: _Cells, G: np.ndarray, T: int, *, min_e: float 
             include &= (t.max() - g) >= balance_e
             eseq = eseq[(eseq <= balance_e) & (eseq >= balance_e - (t.max() - t.min()))]
         eseq = eseq[(eseq >= min_e) & (eseq <= max_e)]
-        labels, atts, infs = [], [], []
         for e in eseq:
             keep = np.flatnonzero((e_all == e) & include)
-            if keep.size == 0:
-                continue
-            est, f = combine(keep, pg[keep] / pg[keep].sum(), True)
-            labels.append(e)
-            atts.append(est)
-            infs.append(f)
-        a = np.array(atts)
-        I = np.column_stack(infs) if infs else np.zeros((n, 0))
-        lab = np.array(labels, dtype=np.int64)
-        epos = lab >= 0
-        if not epos.any():
+            if keep.size:
+                elems.append((int(e), keep, pg[keep] / pg[keep].sum(), True))
+        if not any(lab >= 0 for lab, *_ in elems):
             raise InputError("No post-treatment event times could be estimated.")
-        overall = float(a[epos].mean())
-        f = I[:, epos] @ np.full(int(epos.sum()), 1.0 / epos.sum())
-        return _Agg(kind, lab, a, I, overall, f)
-    if kind == "calendar":
-        labels, atts, infs = [], [], []
+    elif kind == "calendar":
         for tt in np.unique(t[t >= g.min()]):
             keep = np.flatnonzero((t == tt) & (g <= t) & finite)
-            if keep.size == 0:
-                continue
-            est, f = combine(keep, pg[keep] / pg[keep].sum(), True)
-            labels.append(tt)
-            atts.append(est)
-            infs.append(f)
-        a = np.array(atts)
-        I = np.column_stack(infs)
-        overall = float(a.mean())
-        f = I @ np.full(len(a), 1.0 / len(a))
-        return _Agg(kind, np.array(labels, dtype=np.int64), a, I, overall, f)
-    raise InputError(f"aggregation must be one of {', '.join(_AGGS)}; got {kind!r}.")
+            if keep.size:
+                elems.append((int(tt), keep, pg[keep] / pg[keep].sum(), True))
+    else:
+        raise InputError(f"aggregation must be one of {', '.join(_AGGS)}; got {kind!r}.")
+    E = len(elems)
+    W = np.zeros((K, E + 1))
+    tab = np.zeros((C + 1, E + 1))
+    for j, (_, keep, w, with_wif) in enumerate(elems):
+        W[keep, j] = w
+        if with_wif:
+            tab[:, j] = _wif_table(keep, pg, att0, cell_cohort, C)
+    a = att0 @ W[:, :E]
+    labels = np.array([lab for lab, *_ in elems if lab is not None], dtype=np.int64)
+    if kind == "simple":
+        W[:, E], tab[:, E] = W[:, 0], tab[:, 0]
+        return _Agg(kind, labels, np.array([]), float(a[0]), W[:, [E]], tab[:, [E]])
+    if kind == "group":
+        p = pg_c[np.searchsorted(cohorts, labels)]
+        wo = p / p.sum()
+        overall = float(wo @ a)
+        # weight IF with the groups themselves as the cells (R: wif over glist)
+        tab_g = _wif_table(np.arange(E), p, a, np.arange(E), E)
+        to_elem = np.full(C + 1, E)          # units in no listed group -> last entry
+        to_elem[np.searchsorted(cohorts, labels)] = np.arange(E)
+        W[:, E] = W[:, :E] @ wo
+        tab[:, E] = tab[:, :E] @ wo + tab_g[to_elem]
+        return _Agg(kind, labels, a, overall, W, tab)
+    wo = np.full(E, 1.0 / E)
+    if kind == "dynamic":
+        epos = labels >= 0
+        wo = np.where(epos, 1.0 / epos.sum(), 0.0)
+    W[:, E] = W[:, :E] @ wo
+    tab[:, E] = tab[:, :E] @ wo
+    return _Agg(kind, labels, a, float(wo @ a), W, tab)
 
 
-def _multiplier_bootstrap(psi: np.ndarray, cluster: np.ndarray | None, n_boot: int,
-                          seed: int | None, chunk: int = 100) -> np.ndarray:
-    """Draws of ``sqrt(G) * mean_c(v_c * S_c)`` with Rademacher ``v`` (B x K).
+def _multiplier_bootstrap(psi: np.ndarray, aggs: Sequence[_Agg], unit_cohort: np.ndarray,
+                          cluster: np.ndarray | None, n_boot: int, seed: int | None,
+                          chunk: int = 64) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Multiplier-bootstrap draws of ``sqrt(G) * mean_c(v_c * S_c)``.
 
-    ``S_c`` are the cluster (or unit) sums of the influence functions.
+    ``S_c`` are the cluster (or unit) sums of the influence functions and ``v_c``
+    independent Rademacher multipliers (as R ``did``'s ``mboot``); the same draws
+    serve the ATT(g,t) and every aggregation, so all are bootstrapped jointly.
+    Aggregations are linear in the ATT(g,t) influence functions plus a term that
+    depends only on a unit's group, so their draws are ``B_gt @ W + V_c @ tab``
+    with ``V_c`` the per-group sums of the multipliers. Without clustering the
+    ATT(g,t) product exploits that each cell's influence function is zero outside
+    its treated and comparison groups. Products are in single precision: the
+    draws feed quantiles, where 1e-6 relative error is immaterial.
+
+    Returns (draws for the ATT(g,t) (B x K), [draws per aggregation (B x (E+1))]).
     """
-    S = psi if cluster is None else _cluster_sums(psi, cluster)
-    Gc = S.shape[0]
+    n, K = psi.shape
     rng = np.random.default_rng(seed)
-    out = np.empty((n_boot, S.shape[1]))
+    C1 = aggs[0].tab.shape[0]   # groups + 1
+    onehot = np.zeros((n, C1), dtype=np.float32)
+    onehot[np.arange(n), unit_cohort] = 1.0      # group -1 -> last column
+    if cluster is None:
+        Gc = n
+        parts = []
+        for c in range(-1, C1 - 1):
+            rows = np.flatnonzero(unit_cohort == c)
+            if rows.size == 0:
+                continue
+            block = psi[rows]
+            cols = np.flatnonzero(np.any(block != 0, axis=0))
+            parts.append((rows, cols, np.ascontiguousarray(block[:, cols], dtype=np.float32)))
+        member = onehot
+    else:
+        Gc = int(cluster.max()) + 1
+        S = _cluster_sums(psi, cluster).astype(np.float32)
+        member = _cluster_sums(onehot, cluster)   # (Gc, C1) group counts per cluster
+    scale = 1.0 / np.sqrt(Gc)
+    bgt = np.zeros((n_boot, K))
+    vc = np.zeros((n_boot, C1))
     for start in range(0, n_boot, chunk):
         b = min(chunk, n_boot - start)
-        v = rng.integers(0, 2, size=(b, Gc), dtype=np.int8).astype(np.float64) * 2 - 1
-        out[start:start + b] = (v @ S) / np.sqrt(Gc)
-    return out
+        v = (rng.integers(0, 2, size=(b, Gc), dtype=np.int8) * 2 - 1).astype(np.float32)
+        sl = slice(start, start + b)
+        if cluster is None:
+            for rows, cols, block in parts:
+                bgt[sl, cols] += v[:, rows] @ block
+        else:
+            bgt[sl] = v @ S
+        vc[sl] = v @ member
+    bgt *= scale
+    vc *= scale
+    return bgt, [bgt @ a.W + vc @ a.tab for a in aggs]
 
 
 def _boot_summary(bres: np.ndarray, n: int, n_clusters: int, alpha: float
@@ -669,8 +710,16 @@ def _fit_panel(spec: StaggeredDiD, panel: Panel) -> StaggeredDiDResult:
     cells = _compute_att_gt(Yw, G, Xw, control=spec.control_group, est=spec.estimator,
                             base_period=spec.base_period, anticipation=delta,
                             progress=spec.progress)
-    if cells.messages:
-        warnings.extend(sorted(set(cells.messages))[:20])
+    plab = panel.periods
+    for g, ts, problem in cells.messages:
+        span = (f"period {plab[ts[0]]!s}" if len(ts) == 1 else
+                f"{len(ts)} periods ({plab[min(ts)]!s} to {plab[max(ts)]!s})")
+        warnings.append(f"ATT(g,t) not estimated for group {plab[g]!s}, {span}: {problem}.")
+    n_nan = int(np.sum(~np.isfinite(cells.att)))
+    if n_nan:
+        warnings.append(f"{n_nan} of {len(cells.att)} ATT(g,t) could not be estimated; the "
+                        "aggregations use the others only, so they describe fewer groups "
+                        "or periods than intended.")
     return StaggeredDiDResult._build(spec, panel, cells, G, T, notes, warnings, excluded)
 
 
@@ -691,18 +740,18 @@ class StaggeredDiDResult(EffectResult):
         n = G.shape[0]
         cl = panel.cluster
         n_clusters = int(cl.max()) + 1 if cl is not None else n
-        aggs = {k: _aggregate(k, cells, G, T) for k in _AGGS}
+        aggs = {k: _aggregate(k, cells, G) for k in _AGGS}
+        unit_cohort = _cohort_index(G, np.unique(cells.g))
+        infs = {k: a.influence(cells.inf, unit_cohort) for k, a in aggs.items()}
         se_gt = _se(cells.inf, cl)
         se_gt[~np.isfinite(cells.att)] = np.nan
         se_gt[se_gt <= np.sqrt(np.finfo(float).eps) * 10] = np.nan
         # one joint multiplier bootstrap over every quantity reported
-        blocks = [cells.inf] + [np.column_stack([a.inf, a.overall_inf]) for a in aggs.values()]
-        sizes = [b.shape[1] for b in blocks]
         boot = None
         if spec.n_boot > 0:
-            allpsi = np.column_stack(blocks)
-            bres = _multiplier_bootstrap(allpsi, cl, spec.n_boot, spec.seed)
-            boot = np.split(bres, np.cumsum(sizes)[:-1], axis=1)
+            bgt, bagg = _multiplier_bootstrap(cells.inf, list(aggs.values()), unit_cohort, cl,
+                                              spec.n_boot, spec.seed)
+            boot = [bgt] + bagg
         z = stats.norm.ppf(1 - spec.alpha / 2)
         plab = panel.periods
         unit_lbl = panel.period_unit
@@ -743,7 +792,8 @@ class StaggeredDiDResult(EffectResult):
         crits = {"att_gt": crit_gt}
         for i, (kind, agg) in enumerate(aggs.items(), start=1):
             b = boot[i] if boot else None
-            E = agg.inf.shape[1]
+            inf = infs[kind]
+            E = inf.shape[1] - 1
             lab: dict[str, Any] = {}
             if kind == "dynamic":
                 lab = {"term": [f"e={e}" for e in agg.labels], "event_time": agg.labels}
@@ -753,10 +803,10 @@ class StaggeredDiDResult(EffectResult):
             elif kind == "calendar":
                 lab = {"term": [f"{plab[t]!s}" for t in agg.labels], "time": plab[agg.labels]}
             if kind != "simple":
-                el, crit = table(agg.att, agg.inf, b[:, :E] if b is not None else None, lab)
+                el, crit = table(agg.att, inf[:, :E], b[:, :E] if b is not None else None, lab)
                 tables[kind] = el
                 crits[kind] = crit
-            ov, _ = table(np.array([agg.overall_att]), agg.overall_inf[:, None],
+            ov, _ = table(np.array([agg.overall_att]), inf[:, E:],
                           b[:, E:] if b is not None else None,
                           {"term": [f"ATT ({kind})"], "aggregation": [kind]})
             overall_rows.append(ov)
@@ -834,12 +884,12 @@ class StaggeredDiDResult(EffectResult):
         DataFrame with the elements and a last row ``overall``.
         """
         ex = self.extra
-        agg = _aggregate(kind, ex["cells"], ex["G"], ex["T"], min_e=min_e, max_e=max_e,
+        agg = _aggregate(kind, ex["cells"], ex["G"], min_e=min_e, max_e=max_e,
                          balance_e=balance_e)
         cl = ex["cluster"]
         z = stats.norm.ppf(1 - self.alpha / 2)
         est = np.r_[agg.att, agg.overall_att]
-        psi = np.column_stack([agg.inf, agg.overall_inf])
+        psi = agg.influence(ex["cells"].inf, _cohort_index(ex["G"], np.unique(ex["cells"].g)))
         se = _se(psi, cl)
         plab = ex["panel_periods"]
         if kind == "dynamic":
