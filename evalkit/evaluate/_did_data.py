@@ -36,7 +36,7 @@ import pandas as pd
 
 from ..errors import InputError
 
-__all__ = ["NEVER", "Panel", "prepare_panel"]
+__all__ = ["NEVER", "Panel", "prepare_panel", "format_period"]
 
 #: Period index used for units never treated within the panel window.
 NEVER: int = 10**9
@@ -104,6 +104,24 @@ class Panel:
 
     def group_label(self, g: int) -> Any:
         return self.periods[g]
+
+
+def format_period(v: Any) -> str:
+    """A period value as a short label: ``2024-04`` for month starts, else as given.
+
+    Examples
+    --------
+    >>> format_period(pd.Timestamp("2024-04-01")), format_period(2006)
+    ('2024-04', '2006')
+    """
+    if isinstance(v, (pd.Timestamp, np.datetime64)):
+        ts = pd.Timestamp(v)
+        if ts == ts.normalize():
+            return ts.strftime("%Y-%m") if ts.day == 1 else ts.strftime("%Y-%m-%d")
+        return str(ts)
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+        return str(int(v))
+    return str(v)
 
 
 def _excluded_frame(rows: list[tuple[str, int, int]]) -> pd.DataFrame:

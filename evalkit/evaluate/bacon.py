@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ._did_data import NEVER, Panel, prepare_panel
+from ._did_data import NEVER, Panel, format_period, prepare_panel
 from .did import _twfe_from_panel
 from .result import EffectResult
 
@@ -176,7 +176,7 @@ def _fit(spec: BaconDecomposition, panel: Panel) -> BaconResult:
     comp = comp.assign(
         treated=[plab[g] for g in comp["treated"]],
         control=["never treated" if c == NEVER else plab[c] for c in comp["control"]])
-    comp.insert(0, "term", [f"{t}: {a!s} vs {b!s}" for t, a, b in
+    comp.insert(0, "term", [f"{t}: {format_period(a)} vs {format_period(b)}" for t, a, b in
                             zip(comp["type"], comp["treated"], comp["control"])])
     by_type = comp.groupby("type", sort=False).apply(
         lambda d: pd.Series({"weight": d["weight"].sum(),

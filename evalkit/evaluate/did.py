@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ._did_data import NEVER, Panel, prepare_panel
+from ._did_data import NEVER, Panel, format_period, prepare_panel
 from .fixed_effects import feols
 from .result import EffectResult
 
@@ -114,7 +114,7 @@ class DiD:
             raise InputError("Every unit is treated: a DiD needs comparison units with 0 or empty "
                              f"{self.first_treat!r}.")
         if starts.size > 1:
-            labs = ", ".join(str(panel.periods[s]) for s in starts[:8])
+            labs = ", ".join(format_period(panel.periods[s]) for s in starts[:8])
             raise InputError(
                 f"Treated units start in {starts.size} different periods ({labs}); the 2x2 DiD "
                 "needs one common start. Use StaggeredDiD (Callaway & Sant'Anna) for staggered "
@@ -123,7 +123,8 @@ class DiD:
         s = int(starts[0])
         if s == 0:
             raise InputError(
-                f"Treated units start in the first period ({panel.periods[0]!s}), so there is no "
+                f"Treated units start in the first period ({format_period(panel.periods[0])}), so "
+                "there is no "
                 "pre-treatment period. Add earlier periods to the data.")
         treated_unit = G < NEVER
         treat = treated_unit[panel.unit_idx].astype(float)
@@ -170,7 +171,7 @@ class DiD:
             method=f"2x2 difference-in-differences{covs}, OLS, SEs clustered by "
                    f"{panel.cluster_name} ({n_clusters} clusters)",
             outcome=panel.outcome,
-            diagnostics={"start": str(panel.periods[s]), "clusters": n_clusters,
+            diagnostics={"start": format_period(panel.periods[s]), "clusters": n_clusters,
                          "rows": int(panel.y.size)},
             tables={"coefficients": coef, "means": means.rename_axis(None, axis=1),
                     "means_by_period": path, "excluded": panel.excluded},

@@ -64,6 +64,7 @@ Examples
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -74,6 +75,7 @@ from scipy import stats
 
 from ..errors import InputError
 from ._did_data import NEVER, Panel, prepare_panel
+from ._did_data import format_period as fmtp
 from .result import EffectResult
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -267,11 +269,11 @@ def _compute_att_gt(Yw: np.ndarray, G: np.ndarray, Xw: np.ndarray | None, *,
             continue
         cov_t = min(t, b) if time_varying else 0
         blocks.setdefault((g, key, cov_t), []).append(j)
-    items = list(blocks.items())
-    if progress:
+    items: Any = list(blocks.items())
+    if progress and len(items) >= 20:   # a bar only where the loop is long
         from tqdm.auto import tqdm
 
-        items = tqdm(items, desc="ATT(g,t) blocks", file=None)
+        items = tqdm(items, desc="ATT(g,t)", unit="block", file=sys.stderr)
     for (g, key, cov_t), idx in items:
         treat = G == g
         if key[0] == "never":
@@ -574,7 +576,8 @@ class StaggeredDiD:
         Drop (and report) units treated in the first period / units not
         observed in every period, instead of raising ``InputError``.
     progress : bool
-        Show a progress bar over the ATT(g,t) blocks.
+        Show a progress bar (stderr) over the ATT(g,t) blocks when there are
+        20 or more (e.g. not-yet-treated comparisons with covariates).
     """
 
     def __init__(
@@ -599,7 +602,7 @@ class StaggeredDiD:
         starts: pd.DataFrame | pd.Series | None = None,
         drop_always_treated: bool = False,
         drop_incomplete: bool = False,
-        progress: bool = False,
+        progress: bool = True,
     ) -> None:
         if control_group not in _CONTROL:
             raise InputError(f"control_group must be 'never' or 'not_yet'; got {control_group!r}.")
@@ -694,9 +697,9 @@ def _fit_panel(spec: StaggeredDiD, panel: Panel) -> StaggeredDiDResult:
             Xw = Xw[:, :gmax]
         T = gmax
         notes.append(
-            f"No never-treated units: the last group to start ({panel.periods[gmax]!s}, "
+            f"No never-treated units: the last group to start ({fmtp(panel.periods[gmax])}, "
             f"{n_last} units) serves as the comparison and periods from "
-            f"{panel.periods[gmax]!s} on are not used."
+            f"{fmtp(panel.periods[gmax])} on are not used."
         )
         if not np.any(G < NEVER):
             raise InputError("With a single start period and no never-treated units, there "
@@ -706,15 +709,16 @@ def _fit_panel(spec: StaggeredDiD, panel: Panel) -> StaggeredDiDResult:
     if len(small):
         warnings.append(
             "Small groups (fewer than covariates + 5 units) give unreliable estimates: "
-            + ", ".join(f"{panel.periods[int(g)]!s} ({int(c)} units)" for g, c in small.items()))
+            + ", ".join(f"{fmtp(panel.periods[int(g)])} ({int(c)} units)"
+                        for g, c in small.items()))
     cells = _compute_att_gt(Yw, G, Xw, control=spec.control_group, est=spec.estimator,
                             base_period=spec.base_period, anticipation=delta,
                             progress=spec.progress)
     plab = panel.periods
     for g, ts, problem in cells.messages:
-        span = (f"period {plab[ts[0]]!s}" if len(ts) == 1 else
-                f"{len(ts)} periods ({plab[min(ts)]!s} to {plab[max(ts)]!s})")
-        warnings.append(f"ATT(g,t) not estimated for group {plab[g]!s}, {span}: {problem}.")
+        span = (f"period {fmtp(plab[ts[0]])}" if len(ts) == 1 else
+                f"{len(ts)} periods ({fmtp(plab[min(ts)])} to {fmtp(plab[max(ts)])})")
+        warnings.append(f"ATT(g,t) not estimated for group {fmtp(plab[g])}, {span}: {problem}.")
     n_nan = int(np.sum(~np.isfinite(cells.att)))
     if n_nan:
         warnings.append(f"{n_nan} of {len(cells.att)} ATT(g,t) could not be estimated; the "
@@ -777,7 +781,7 @@ class StaggeredDiDResult(EffectResult):
 
         # ATT(g,t)
         gt_extra = {
-            "term": [f"ATT({plab[g]!s}, {plab[t]!s})" for g, t in zip(cells.g, cells.t)],
+            "term": [f"ATT({fmtp(plab[g])}, {fmtp(plab[t])})" for g, t in zip(cells.g, cells.t)],
             "group": plab[cells.g], "time": plab[cells.t],
             "event_time": cells.t - cells.g, "base_period": plab[cells.b],
             "post": cells.t >= cells.g,
@@ -798,10 +802,10 @@ class StaggeredDiDResult(EffectResult):
             if kind == "dynamic":
                 lab = {"term": [f"e={e}" for e in agg.labels], "event_time": agg.labels}
             elif kind == "group":
-                lab = {"term": [f"group {plab[g]!s}" for g in agg.labels],
+                lab = {"term": [f"group {fmtp(plab[g])}" for g in agg.labels],
                        "group": plab[agg.labels]}
             elif kind == "calendar":
-                lab = {"term": [f"{plab[t]!s}" for t in agg.labels], "time": plab[agg.labels]}
+                lab = {"term": [f"{fmtp(plab[t])}" for t in agg.labels], "time": plab[agg.labels]}
             if kind != "simple":
                 el, crit = table(agg.att, inf[:, :E], b[:, :E] if b is not None else None, lab)
                 tables[kind] = el
@@ -895,9 +899,9 @@ class StaggeredDiDResult(EffectResult):
         if kind == "dynamic":
             terms = [f"e={e}" for e in agg.labels]
         elif kind == "group":
-            terms = [f"group {plab[g]!s}" for g in agg.labels]
+            terms = [f"group {fmtp(plab[g])}" for g in agg.labels]
         elif kind == "calendar":
-            terms = [f"{plab[t]!s}" for t in agg.labels]
+            terms = [f"{fmtp(plab[t])}" for t in agg.labels]
         else:
             terms = []
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -941,14 +945,14 @@ class StaggeredDiDResult(EffectResult):
                 xs = np.array([pos[v] for v in d["time"]]) + off
                 ax.errorbar(xs, d["estimate"], yerr=[d["estimate"] - d["ci_lower"],
                                                      d["ci_upper"] - d["estimate"]],
-                            fmt="o", ms=4, color=c, capsize=2, label=f"group {gval!s}")
+                            fmt="o", ms=4, color=c, capsize=2, label=f"group {fmtp(gval)}")
                 ax.axvline(pos[gval] - 0.5 + off * 0, color=c, ls=":", lw=1)
-            ax.set_xticks(range(len(periods)), [_short(p) for p in periods],
+            ax.set_xticks(range(len(periods)), [fmtp(p) for p in periods],
                           rotation=45 if len(periods) > 8 else 0)
             ax.axhline(0, color="black", lw=0.8)
             ax.set_xlabel("Period")
             ax.set_title(kwargs.get("title", f"Group-time effects ATT(g,t), {level} CIs"))
-            ax.legend(frameon=False, fontsize=8, ncol=min(4, len(groups)))
+            ax.legend(frameon=False, fontsize=8, ncol=min(4, len(groups)), loc="upper left")
         elif kind in ("dynamic", "group", "calendar"):
             df = self.tables[kind]
             if kind == "dynamic":
@@ -957,7 +961,7 @@ class StaggeredDiDResult(EffectResult):
                 pre = x < 0
             else:
                 x = np.arange(len(df), dtype=float)
-                ax.set_xticks(x, [_short(v) for v in df[kind if kind == "group" else "time"]],
+                ax.set_xticks(x, [fmtp(v) for v in df[kind if kind == "group" else "time"]],
                               rotation=45 if len(df) > 8 else 0)
                 ax.set_xlabel("Group (first treated period)" if kind == "group" else "Period")
                 pre = np.zeros(len(df), bool)
@@ -983,9 +987,3 @@ class StaggeredDiDResult(EffectResult):
                              f"got {kind!r}.")
         ax.set_ylabel(kwargs.get("ylabel", f"Effect on {self.outcome or 'outcome'}"))
         return ax
-
-
-def _short(v: Any) -> str:
-    if isinstance(v, pd.Timestamp):
-        return v.strftime("%Y-%m") if v.day == 1 else v.strftime("%Y-%m-%d")
-    return str(v)
