@@ -62,9 +62,17 @@ def effective_sample_size(w: np.ndarray) -> float:
     return float(np.sum(w) ** 2 / s2) if s2 > 0 else 0.0
 
 
-def weighted_mean_var(X: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Column means and unbiased (reliability-weight) variances."""
+def weighted_mean_var(X: np.ndarray, w: np.ndarray, chunk: int = 131_072
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and unbiased (reliability-weight) variances.
+
+    Rows with zero weight are skipped; large tables are processed in chunks so
+    no full-size temporary is created.
+    """
     w = np.asarray(w, dtype=float)
+    nz = w > 0
+    if nz.sum() < 0.5 * len(w):
+        X, w = X[nz], w[nz]
     sw = w.sum()
     if sw <= 0:
         nan = np.full(X.shape[1], np.nan)
@@ -74,14 +82,18 @@ def weighted_mean_var(X: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndar
     denom = sw - sw2 / sw
     if denom <= 0:
         return m, np.full(X.shape[1], np.nan)
-    v = (w @ (X - m) ** 2) / denom
-    return m, v
+    ss = np.zeros(X.shape[1])
+    for a in range(0, len(w), chunk):
+        ss += w[a:a + chunk] @ (X[a:a + chunk] - m) ** 2
+    return m, ss / denom
 
 
 def _is_binary(X: np.ndarray) -> np.ndarray:
     out = np.zeros(X.shape[1], dtype=bool)
     for j in range(X.shape[1]):
         col = X[:, j]
+        if col[0] not in (0, 1) or col[-1] not in (0, 1):
+            continue
         out[j] = bool(np.all((col == 0) | (col == 1)))
     return out
 
@@ -121,10 +133,13 @@ def balance_table(X: pd.DataFrame, d: np.ndarray, weights: np.ndarray | None = N
     w = b if weights is None else np.asarray(weights, dtype=float)
     if len(w) != len(d):
         raise InputError(f"weights has {len(w)} values for {len(d)} people.")
-    m1b, v1b = weighted_mean_var(Xv[t], b[t])
-    m0b, v0b = weighted_mean_var(Xv[~t], b[~t])
-    m1a, v1a = weighted_mean_var(Xv[t], w[t])
-    m0a, v0a = weighted_mean_var(Xv[~t], w[~t])
+    m1b, v1b = weighted_mean_var(Xv, b * t)
+    m0b, v0b = weighted_mean_var(Xv, b * ~t)
+    if weights is None:
+        m1a, v1a, m0a, v0a = m1b, v1b, m0b, v0b
+    else:
+        m1a, v1a = weighted_mean_var(Xv, w * t)
+        m0a, v0a = weighted_mean_var(Xv, w * ~t)
     est = estimand.upper()
     if est == "ATT":
         sd = np.sqrt(v1b)
@@ -177,6 +192,13 @@ class Balance:
         self.n = dict(n or {})
         self.estimand = estimand
         self.adjusted = adjusted
+        #: filled in by a design's ``balance(data)``: the weights, the people
+        #: left out with reasons, design diagnostics and tables, the PS fit.
+        self.weights: pd.DataFrame | None = None
+        self.excluded: pd.DataFrame | None = None
+        self.diagnostics: dict[str, Any] = {}
+        self.tables: dict[str, pd.DataFrame] = {}
+        self.propensity: Any = None
 
     @classmethod
     def compute(cls, X: pd.DataFrame, d: np.ndarray, weights: np.ndarray | None = None, *,

@@ -592,6 +592,30 @@ class ComparisonDesign:
     def _method_label(self, adj: Adjustment, est_label: str) -> str:
         return f"{adj.method}; {est_label}"
 
+    # --------------------------------------------------------------- design
+    def balance(self, data: pd.DataFrame) -> Balance:
+        """Build the comparison group and report balance, without any outcome.
+
+        Following the "design before outcomes" principle (Rubin 2008), check
+        balance, overlap and exclusions first; look at outcomes only once the
+        design is acceptable. Returns a :class:`~evalkit.evaluate.balance.Balance`
+        whose ``weights``, ``excluded`` and ``diagnostics`` attributes describe
+        the matched/weighted sample.
+        """
+        sample = prepare_sample(data, treatment=self.treatment, covariates=self.covariates,
+                                formula=self.formula, id=self.id, missing=self.missing,
+                                require_covariates=self.needs_covariates)
+        adj = self._adjust(sample)
+        bal = Balance.compute(sample.X, sample.d, adj.w, estimand=self.estimand,
+                              threshold=self.threshold)
+        bal.weights = pd.DataFrame({"id": sample.ids, "treated": sample.d, "weight": adj.w},
+                                   index=sample.data.index)
+        bal.excluded = adj.excluded.reset_index(drop=True)
+        bal.diagnostics = dict(adj.diagnostics)
+        bal.tables = dict(adj.tables)
+        bal.propensity = adj.ps
+        return bal
+
     # ------------------------------------------------------------------ fit
     def fit(self, data: pd.DataFrame, outcome: str | Sequence[str] | None = None, *,
             placebo: Sequence[str] | str | None = None) -> ComparisonResult | EffectResults:
