@@ -682,9 +682,10 @@ def coarsen(x: pd.Series, rule: Any) -> np.ndarray:
         edges = np.sort(np.asarray(rule, dtype=float))
         if edges.ndim != 1 or len(edges) < 1:
             raise InputError(f"Cut points for {x.name!r} must be a list of numbers.")
-        return np.searchsorted(edges, v, side="right")
-    inner = edges[1:-1]
-    return np.searchsorted(inner, v, side="right")
+        return np.unique(np.searchsorted(edges, v, side="right"),
+                         return_inverse=True)[1].reshape(-1)
+    codes = np.searchsorted(edges[1:-1], v, side="right")
+    return np.unique(codes, return_inverse=True)[1].reshape(-1)
 
 
 class CoarsenedExactMatching(ComparisonDesign):

@@ -179,8 +179,13 @@ def covariate_matrix(data: pd.DataFrame, covariates: Sequence[str]) -> pd.DataFr
                 parts.append((cat == lev).astype("float64").rename(f"{c}[{lev}]"))
     if not parts:
         return pd.DataFrame(index=data.index)
-    arr = np.column_stack([p.to_numpy(dtype=float) for p in parts])
-    return pd.DataFrame(arr, index=data.index, columns=[str(p.name) for p in parts])
+    # filled column by column into a (p, n) array so that pandas can hold it as
+    # one block without copying (and to_numpy() returns it without copying)
+    arr = np.empty((len(parts), len(data)))
+    for j, part in enumerate(parts):
+        arr[j] = part.to_numpy(dtype=float)
+    return pd.DataFrame(arr.T, index=data.index, columns=[str(p.name) for p in parts],
+                        copy=False)
 
 
 @dataclass
@@ -427,13 +432,10 @@ def _loglik_eta(eta: np.ndarray, d: np.ndarray) -> float:
     return float(d @ eta - np.logaddexp(0, eta).sum())
 
 
-def _hessian(Z1: np.ndarray, w: np.ndarray, chunk: int = 131_072) -> np.ndarray:
-    q = Z1.shape[1]
-    H = np.zeros((q, q))
-    for a in range(0, len(w), chunk):
-        Zc = Z1[a:a + chunk]
-        H += (Zc * w[a:a + chunk, None]).T @ Zc
-    return H
+def _hessian(Z1: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``Z1' diag(w) Z1`` as ``A'A`` with ``A = sqrt(w) Z1`` (numpy calls BLAS syrk)."""
+    A = Z1 * np.sqrt(w)[:, None]
+    return A.T @ A
 
 
 def _newton_logit(Z1: np.ndarray, d: np.ndarray, b0: np.ndarray, maxiter: int
@@ -462,7 +464,7 @@ def _newton_logit(Z1: np.ndarray, d: np.ndarray, b0: np.ndarray, maxiter: int
                 break
             t /= 2
         b, ll, eta = bn, lln, etan
-        if np.max(np.abs(t * step)) < 1e-8 * (1 + np.max(np.abs(b))):
+        if np.max(np.abs(t * step)) < 1e-7 * (1 + np.max(np.abs(b))):
             return b, ll, it, True, False
         if it >= 15 and np.max(np.abs(eta)) > 35:
             # fitted probabilities within 1e-15 of 0 or 1 and still moving:

@@ -24,7 +24,7 @@ Examples
 --------
 >>> ev = e_value(3.9, 1.8, 8.7)           # the paper's worked example (RR 3.9)
 >>> round(ev.point, 2), round(ev.ci, 2)
-(7.26, 3.02)
+(7.26, 3.0)
 >>> e_value(0.8, 0.7, 1.1).ci             # CI includes 1
 1.0
 """
