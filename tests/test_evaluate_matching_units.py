@@ -318,3 +318,19 @@ def test_e_values_published_examples():
     assert d.rr == pytest.approx(np.exp(0.91 * 0.5))
     assert d.rr_lower == pytest.approx(np.exp(0.91 * 0.25))
     assert "risk ratio of at least" in d.interpretation
+
+
+def test_propensity_score_result_views():
+    df = people(n=500, seed=8)
+    ps = PropensityScore(covariates=COVARIATES).fit(df)
+    text = str(ps.summary())
+    assert "Coefficients" in text and "Common support" in text
+    # text columns become dummies, first category (alphabetical) as reference
+    assert {"area_type[suburban]", "area_type[urban]"} <= set(ps.coefficients.index)
+    frame = ps.to_frame()
+    assert list(frame.columns) == ["id", "treated", "propensity", "logit_propensity"]
+    np.testing.assert_allclose(np.log(frame.propensity / (1 - frame.propensity)),
+                               frame.logit_propensity)
+    ax = ps.plot()
+    assert ax.get_xlabel().startswith("Propensity score")
+    assert repr(ps).startswith("<PropensityScoreResult:") and "comparison" in repr(ps)

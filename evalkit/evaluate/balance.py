@@ -340,7 +340,6 @@ def assess_balance(data: pd.DataFrame, *, treatment: str = "treated",
         w = np.asarray(weights, dtype=float)
         if len(w) != len(data):
             raise InputError(f"weights has {len(w)} values for {len(data)} rows of data.")
-        w = w[data.index.get_indexer(s.data.index)]
     else:
         w = None
     if w is not None and (np.any(w < 0) or not np.all(np.isfinite(w))):

@@ -509,6 +509,7 @@ class ComparisonDesign:
     default_se = "sandwich"
     allowed_se: tuple[str, ...] = ("sandwich", "bootstrap")
     needs_covariates = True
+    adjusts = True
 
     def __init__(self, *, treatment: str = "treated", covariates: Sequence[str] | None = None,
                  formula: str | None = None, outcome: str | Sequence[str] | None = None,
@@ -763,8 +764,8 @@ class ComparisonDesign:
         # ------------------------------------------------- balance & tables
         bal = None
         if sample.X.shape[1]:
-            bal = Balance.compute(sample.X, sample.d, w, estimand=self.estimand,
-                                  threshold=self.threshold)
+            bal = Balance.compute(sample.X, sample.d, w if self.adjusts else None,
+                                  estimand=self.estimand, threshold=self.threshold)
             res.tables["balance"] = bal.table
             res.extra["balance"] = bal
             diagnostics["max_abs_smd_before"] = bal.max_abs_smd_before
@@ -824,7 +825,8 @@ class ComparisonDesign:
         if adj.ps is not None:
             res.extra["propensity"] = adj.ps
             res.tables["support"] = adj.ps.support
-        res.extra.update({k: v for k, v in adj.info.items() if k != "warnings"})
+        res.extra.update({k: v for k, v in adj.info.items()
+                          if k != "warnings" and not k.startswith("_")})
         return res
 
 
@@ -869,6 +871,7 @@ class DifferenceInMeans(ComparisonDesign):
 
     design_key = "comparison"
     needs_covariates = False
+    adjusts = False
 
     def _adjust(self, sample: Sample, *, light: bool = False) -> Adjustment:
         return Adjustment(w=np.ones(sample.n), excluded=sample.excluded.copy(),

@@ -634,11 +634,13 @@ class NearestNeighbourMatching(ComparisonDesign):
             nb = neighbours(group, L)
             if nb.shape[1] < 2:
                 continue
-            Zn = Z[nb]                                   # N x L x q
-            yn = y[nb]                                   # N x L
-            cov = np.einsum("nlq,nl->nq", Zn - Zn.mean(axis=1, keepdims=True),
-                            yn - yn.mean(axis=1, keepdims=True)) / (nb.shape[1] - 1)
-            c += (f * factor) @ cov
+            for a in range(0, N, 65_536):               # chunks bound the N x L x q temporary
+                nbc = nb[a:a + 65_536]
+                Zn = Z[nbc]
+                yn = y[nbc]
+                cov = np.einsum("nlq,nl->nq", Zn - Zn.mean(axis=1, keepdims=True),
+                                yn - yn.mean(axis=1, keepdims=True)) / (nb.shape[1] - 1)
+                c += (f[a:a + 65_536] * factor[a:a + 65_536]) @ cov
         c /= n1
         # imputed potential outcomes: own outcome, or the mean of M nearest on the score
         M = self.k
