@@ -180,7 +180,7 @@ class Pseudonymiser:
         text = _normalise(value) if self.normalise else str(value)
         if not text:
             return None
-        msg = (self.context + "\x1f" + text).encode("utf-8")
+        msg = ((self.context + "\x1f" + text) if self.context else text).encode("utf-8")
         return self.prefix + hmac.new(self.__key, msg, hashlib.sha256).hexdigest()[: self.length]
 
     def many(self, values: Iterable[Any]) -> list[str | None]:

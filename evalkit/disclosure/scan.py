@@ -96,8 +96,8 @@ _RE_D_MON_Y = re.compile(
 _RE_MON_D_Y = re.compile(
     rf"(?<![A-Za-z])({_MONTH_RE})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})(?!\d)",
     re.IGNORECASE)
-_RE_COMPACT = re.compile(r"(?<![\d.])(\d{4})(\d{2})(\d{2})(?![\d.])")
-_RE_EPOCH = re.compile(r"(?<![\d.])(-?\d{9,13})(?![\d.])")
+_RE_COMPACT = re.compile(r"(?<!\d)(?<!\d\.)(\d{4})(\d{2})(\d{2})(?!\.?\d)")
+_RE_EPOCH = re.compile(r"(?<!\d)(?<!\d\.)(-?\d{9,13})(?!\.?\d)")
 _RE_TOKEN = re.compile(r"[A-Za-z0-9]+")
 _RE_POSTCODE_ANY = re.compile(
     r"(?<![A-Za-z0-9])([A-Za-z]{1,2}[0-9][A-Za-z0-9]?)[ \t]*([0-9][A-Za-z]{2})(?![A-Za-z0-9])")

@@ -219,8 +219,10 @@ def summarise_money(
         rows[key] = {"total": float(s.sum()), "n": int(len(s)),
                      "largest": float(a[0]) if a.size else 0.0,
                      "second": float(a[1]) if a.size > 1 else 0.0}
-    out = pd.DataFrame.from_dict(rows, orient="index")
-    out.index.names = by_cols if len(by_cols) > 1 else [by_cols[0]]
+    keys = [k[0] if isinstance(k, tuple) and len(by_cols) == 1 else k for k in rows]
+    index = (pd.MultiIndex.from_tuples(keys, names=by_cols) if len(by_cols) > 1
+             else pd.Index(keys, name=by_cols[0]))
+    out = pd.DataFrame(list(rows.values()), index=index)
     return out[["total", "n", "largest", "second"]]
 
 
