@@ -9,10 +9,13 @@ reports, with file and location:
   "P00001234" or "XP0000123");
 * **dates of birth** from the input, in any common spelling: ISO
   (``1990-05-17``, with or without a time), UK (``17/05/1990``, ``17-5-1990``,
-  ``17.05.90``), US (``05/17/1990``), written (``17 May 1990``, ``17th of May,
-  1990``, ``May 17, 1990``), compact (``19900517``) and Unix timestamps in
-  seconds or milliseconds (how pandas writes dates to JSON). A year or a
-  number on its own is never flagged;
+  ``17.05.1990``, ``17/05/90``), US (``05/17/1990``), written (``17 May 1990``,
+  ``17th of May, 1990``, ``May 17, 1990``) and Unix timestamps in seconds or
+  milliseconds (how pandas writes dates to JSON). A year or a number on its own
+  is never flagged, nor are eight-digit numbers (``19900517``): in a large place
+  almost any such number in a theme's scripts would match somebody's birthday.
+  For the same reason, a real date the report must show (the pilot's start)
+  can collide with a birthday: allow it with ``allowed_dates``;
 * **postcodes** from the input (any spacing or case), and any other full UK
   postcode (a place can allow its own office address);
 * **secrets** such as the pseudonymisation key, if given;
@@ -87,24 +90,31 @@ _MONTHS = {
     "august": 8, "sep": 9, "sept": 9, "september": 9, "oct": 10, "october": 10,
     "nov": 11, "november": 11, "dec": 12, "december": 12,
 }
-_MONTH_RE = "|".join(sorted(_MONTHS, key=len, reverse=True))
-_RE_ISO = re.compile(r"(?<!\d)(\d{4})([-/.])(\d{1,2})\2(\d{1,2})(?!\d)")
-_RE_DMY = re.compile(r"(?<![\d./-])(\d{1,2})([-/.])(\d{1,2})\2(\d{4}|\d{2})(?![\d])")
-_RE_D_MON_Y = re.compile(
-    rf"(?<![\dA-Za-z])(\d{{1,2}})(?:st|nd|rd|th)?(?:\s+of)?[\s\-]+({_MONTH_RE})\.?,?[\s\-]+"
-    rf"(\d{{4}}|\d{{2}})(?!\d)", re.IGNORECASE)
-_RE_MON_D_Y = re.compile(
-    rf"(?<![A-Za-z])({_MONTH_RE})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})(?!\d)",
-    re.IGNORECASE)
-_RE_COMPACT = re.compile(r"(?<!\d)(?<!\d\.)(\d{4})(\d{2})(\d{2})(?!\.?\d)")
-_RE_EPOCH = re.compile(r"(?<!\d)(?<!\d\.)(-?\d{9,13})(?!\.?\d)")
+# One pass finds every numeric date shape (the look-behind sits after the first digit
+# so that the regex engine can skip quickly to digits); _numeric_date() then reads
+# it as ISO (1990-05-17), day-first (17/05/1990, UK) or month-first (05/17/1990, US).
+_RE_NUM_DATE = re.compile(
+    r"\d(?<![\d.]\d)\d{0,3}([-/.])\d{1,2}\1\d{2,4}(?!\d)(?!\.\d)")
+# Written months, matched on lower-cased text and anchored on the month name:
+# "may 17, 1990" (month first) or "... may 1990" with the day found just before it.
+# The first letter comes before the look-behind so the engine can skip ahead fast;
+# odd combinations it lets through ("mug") are dropped by the _MONTHS lookup.
+_MONTH_ALT = (r"[adfjmnos](?<![a-z][adfjmnos])(?:an(?:uary)?|eb(?:ruary)?|ar(?:ch)?|"
+              r"pr(?:il)?|ay|une?|uly?|ug(?:ust)?|ept?(?:ember)?|ct(?:ober)?|ov(?:ember)?|"
+              r"ec(?:ember)?)")
+_RE_MONTH = re.compile(
+    rf"({_MONTH_ALT})(?![a-z])(?:\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})"
+    rf"|\.?,?[\s\-]+(\d{{4}}|\d{{2}}))(?!\d)")
+_RE_DAY_BEFORE = re.compile(r"(?<![\da-z])(\d{1,2})(?:st|nd|rd|th)?(?:\s+of)?[\s\-]+$")
+_RE_EPOCH = re.compile(r"\d(?<![\d.]\d)\d{8,12}(?!\.?\d)")
 _RE_TOKEN = re.compile(r"[A-Za-z0-9]+")
 _RE_POSTCODE_ANY = re.compile(
-    r"(?<![A-Za-z0-9])([A-Za-z]{1,2}[0-9][A-Za-z0-9]?)[ \t]*([0-9][A-Za-z]{2})(?![A-Za-z0-9])")
+    r"([A-Za-z](?<![A-Za-z0-9][A-Za-z])[A-Za-z]?[0-9][A-Za-z0-9]?)[ \t]*([0-9][A-Za-z]{2})"
+    r"(?![A-Za-z0-9])")
 # Strict UK format for postcodes not in the input: upper case, one space, valid letters.
 _RE_POSTCODE_UK = re.compile(
-    r"(?<![A-Za-z0-9])("
-    r"[A-PR-UWYZ](?:[0-9][A-HJKPSTUW0-9]?|[A-HK-Y][0-9][ABEHMNPRVWXY0-9]?)"
+    r"([A-PR-UWYZ](?<![A-Za-z0-9][A-PR-UWYZ])"
+    r"(?:[0-9][A-HJKPSTUW0-9]?|[A-HK-Y][0-9][ABEHMNPRVWXY0-9]?)"
     r") ([0-9][ABD-HJLNP-UW-Z]{2})(?![A-Za-z0-9])")
 _TEXT_SUFFIXES = {".html", ".htm", ".xhtml", ".csv", ".tsv", ".json", ".ipynb", ".svg",
                   ".js", ".mjs", ".css", ".txt", ".md", ".rst", ".xml", ".tex", ".yml",
@@ -274,6 +284,7 @@ class _Needles:
                 self.ids_alnum.add(s.lower())
             else:
                 other.add(s)
+        self.ids_shape = _shape_regex(self.ids_alnum)
         self.ids_other = None
         if other:
             alt = "|".join(re.escape(s) for s in sorted(other, key=len, reverse=True))
@@ -303,6 +314,44 @@ class _Needles:
     def n_identifiers(self) -> int:
         return len(self.ids_alnum) + (len(self.ids_other.pattern.split("|"))
                                       if self.ids_other else 0)
+
+
+def _numeric_date(s: str, sep: str, dobs: set, yy: set) -> bool:
+    """Whether a numeric date shape (ISO, UK or US order) is a date of birth."""
+    parts = s.split(sep)
+    if len(parts) != 3:
+        return False
+    a, b, c = parts
+    if sep == "." and (len(b) != 2 or (len(a) != 2 and len(a) != 4)):
+        return False                       # dots only with two-digit parts (not decimals)
+    if len(a) == 4:                        # ISO: 1990-05-17
+        return len(c) <= 2 and (int(a), int(b), int(c)) in dobs
+    if len(a) > 2:
+        return False
+    if len(c) == 4:                        # 17/05/1990 (UK) or 05/17/1990 (US)
+        return (int(c), int(b), int(a)) in dobs or (int(c), int(a), int(b)) in dobs
+    if len(c) == 2 and sep == "/":         # 17/05/90
+        return (int(c), int(b), int(a)) in yy
+    return False
+
+
+def _shape_regex(ids: set[str]) -> re.Pattern[str] | None:
+    """A regex matching every token with the shape of some identifier (e.g. P + 7 digits).
+
+    Scanning for a few shapes in C and looking matches up in a set is much
+    faster than splitting large files into tokens in Python. ``None`` when the
+    identifiers have too many shapes (then every token is looked up).
+    """
+    shapes = set()
+    for s in ids:
+        runs = re.findall(r"[a-z]+|[0-9]+", s)
+        shapes.add("".join(f"[A-Za-z]{{{len(r)}}}" if r[0].isalpha() else f"[0-9]{{{len(r)}}}"
+                           for r in runs))
+        if len(shapes) > 12:
+            return None
+    if not shapes:
+        return None
+    return re.compile(r"(?<![A-Za-z0-9])(?:" + "|".join(sorted(shapes)) + r")(?![A-Za-z0-9])")
 
 
 def _searchable(s: str) -> bool:
@@ -343,7 +392,7 @@ class _Scanner:
             return
         n = self.n
         if n.ids_alnum:
-            for m in _RE_TOKEN.finditer(text):
+            for m in (n.ids_shape or _RE_TOKEN).finditer(text):
                 tok = m.group(0)
                 if tok.lower() in n.ids_alnum:
                     self.add(file, where(m.start()), "person identifier",
@@ -367,31 +416,30 @@ class _Scanner:
 
     def _dates(self, text: str, file: str, where: Callable[[int], str]) -> None:
         dobs, yy = self.n.dobs, self.n.dobs_yy
-        for m in _RE_ISO.finditer(text):
-            if (int(m.group(1)), int(m.group(3)), int(m.group(4))) in dobs:
+        for m in _RE_NUM_DATE.finditer(text):
+            if _numeric_date(m.group(0), m.group(1), dobs, yy):
                 self._dob_hit(file, where, m.start(), m.group(0))
-        for m in _RE_DMY.finditer(text):
-            a, b, y = int(m.group(1)), int(m.group(3)), m.group(4)
-            if len(y) == 4:
-                if (int(y), b, a) in dobs or (int(y), a, b) in dobs:
-                    self._dob_hit(file, where, m.start(), m.group(0))
-            elif (int(y), b, a) in yy:
-                self._dob_hit(file, where, m.start(), m.group(0))
-        for m in _RE_D_MON_Y.finditer(text):
-            d, mon, y = int(m.group(1)), _MONTHS[m.group(2).lower()], m.group(3)
-            if (int(y), mon, d) in (dobs if len(y) == 4 else yy):
-                self._dob_hit(file, where, m.start(), m.group(0))
-        for m in _RE_MON_D_Y.finditer(text):
-            mon, d, y = _MONTHS[m.group(1).lower()], int(m.group(2)), int(m.group(3))
-            if (y, mon, d) in dobs:
-                self._dob_hit(file, where, m.start(), m.group(0))
-        for m in _RE_COMPACT.finditer(text):
-            if (int(m.group(1)), int(m.group(2)), int(m.group(3))) in dobs:
-                self._dob_hit(file, where, m.start(), m.group(0))
+        low = text.lower()
+        if len(low) == len(text):
+            for m in _RE_MONTH.finditer(low):
+                mon = _MONTHS.get(m.group(1))
+                if mon is None:
+                    continue
+                if m.group(2) is not None:               # May 17, 1990
+                    if (int(m.group(3)), mon, int(m.group(2))) in dobs:
+                        self._dob_hit(file, where, m.start(), text[m.start():m.end()])
+                    continue
+                day = _RE_DAY_BEFORE.search(low, max(0, m.start() - 12), m.start())
+                if day is None:
+                    continue
+                y = m.group(4)                            # 17 May 1990, 17th of May 90
+                if (int(y), mon, int(day.group(1))) in (dobs if len(y) == 4 else yy):
+                    self._dob_hit(file, where, day.start(), text[day.start():m.end()])
         if self.n.epochs:
             for m in _RE_EPOCH.finditer(text):
-                if int(m.group(1)) in self.n.epochs:
-                    self._dob_hit(file, where, m.start(), m.group(0))
+                start = m.start() - (1 if m.start() and text[m.start() - 1] == "-" else 0)
+                if int(text[start:m.end()]) in self.n.epochs:
+                    self._dob_hit(file, where, start, text[start:m.end()])
 
     def _postcodes(self, text: str, file: str, where: Callable[[int], str]) -> None:
         n = self.n
