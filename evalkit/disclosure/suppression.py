@@ -140,6 +140,7 @@ def attacker_intervals(
     constraints: Sequence[Constraint],
     lower: np.ndarray | float = 0.0,
     upper: np.ndarray | float = np.inf,
+    cells: Sequence[int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The intruder's tightest bounds on every suppressed cell.
 
@@ -156,6 +157,8 @@ def attacker_intervals(
     constraints : list of (total, parts)
     lower, upper : float or array
         Known bounds for suppressed cells (``-inf``/``inf`` for none).
+    cells : list of int, optional
+        Only bound these suppressed cells (default: all).
 
     Returns
     -------
@@ -191,7 +194,10 @@ def attacker_intervals(
                None if not np.isfinite(upper[j]) else upper[j] / scale) for j in idx]
     a_eq = np.array(a_rows) if a_rows else None
     b_eq = np.array(b) if a_rows else None
+    wanted = set(idx.tolist() if cells is None else [int(c) for c in cells])
     for i, j in enumerate(idx):
+        if int(j) not in wanted:
+            continue
         cvec = np.zeros(idx.size)
         cvec[i] = 1.0
         for sign, out in ((1.0, lo), (-1.0, hi)):
@@ -218,8 +224,17 @@ def _solve_milp(
     widths: np.ndarray,
     cost: np.ndarray,
     time_limit: float,
-) -> tuple[np.ndarray | None, dict[int, list[int]]]:
-    """Solve the compact cell-suppression MILP on scaled values."""
+    tight: bool = True,
+) -> tuple[np.ndarray | None, dict[int, list[int]], int]:
+    """Solve the compact cell-suppression MILP on scaled values.
+
+    With ``tight`` the big-M of target ``p``'s witnesses is its required width
+    ``w_p``: in a table whose constraints form a network (one- and two-way
+    tables with margins), a feasible perturbation that moves ``p`` by ``w``
+    decomposes into conformal cycles, and the cycles through ``p`` alone give a
+    witness that moves no cell by more than ``w`` in the same directions. This
+    makes the relaxation much tighter; the audit that follows checks the result.
+    """
     n = len(v)
     free = np.flatnonzero(fixed_suppressed | candidates)
     cand = np.flatnonzero(candidates & ~fixed_suppressed)
@@ -232,15 +247,20 @@ def _solve_milp(
     def zcol(t: int, copy: int, j: int) -> int:
         return ny + (2 * t + copy) * nf + fpos[j]
 
+    m_t = [min(big_m, float(widths[p])) if tight else big_m for p in targets]
+
+    def down_of(j: int, t: int) -> float:
+        d = v[j] - lower[j] if np.isfinite(lower[j]) else big_m
+        return min(d, m_t[t])
+
     lb = np.zeros(nvar)
     ub = np.ones(nvar)
     for t in range(nt):
         for copy in (0, 1):
             for j in free:
                 c = zcol(t, copy, j)
-                down = v[j] - lower[j] if np.isfinite(lower[j]) else big_m
-                lb[c] = -min(down, big_m)
-                ub[c] = big_m
+                lb[c] = -down_of(j, t)
+                ub[c] = m_t[t]
 
     rows, cols, vals, rlo, rhi = [], [], [], [], []
     r = 0
@@ -259,16 +279,16 @@ def _solve_milp(
                 r += 1
             for j in cand:
                 # z_j <= M y_j  and  z_j >= -D_j y_j
-                down = v[j] - lower[j] if np.isfinite(lower[j]) else big_m
+                down = down_of(j, t)
                 rows += [r, r]
                 cols += [zcol(t, copy, j), ypos[j]]
-                vals += [1.0, -big_m]
+                vals += [1.0, -m_t[t]]
                 rlo.append(-np.inf)
                 rhi.append(0.0)
                 r += 1
                 rows += [r, r]
                 cols += [zcol(t, copy, j), ypos[j]]
-                vals += [1.0, min(down, big_m)]
+                vals += [1.0, down]
                 rlo.append(0.0)
                 rhi.append(np.inf)
                 r += 1
@@ -287,7 +307,7 @@ def _solve_milp(
                constraints=LinearConstraint(a, rlo, rhi),
                options={"time_limit": time_limit, "disp": False})
     if res.x is None:
-        return None, {}
+        return None, {}, res.status
     x = res.x
     chosen = np.zeros(n, dtype=bool)
     for j in cand:
@@ -297,7 +317,7 @@ def _solve_milp(
         for j in cand:
             if chosen[j] and any(abs(x[zcol(t, cp, j)]) > 1e-9 for cp in (0, 1)):
                 protects.setdefault(int(j), []).append(int(p))
-    return chosen, protects
+    return chosen, protects, res.status
 
 
 def secondary_suppression(
@@ -309,7 +329,7 @@ def secondary_suppression(
     *,
     candidates: np.ndarray | None = None,
     cost: np.ndarray | None = None,
-    time_limit: float = 60.0,
+    time_limit: float = 30.0,
 ) -> SuppressionResult:
     """Choose the least costly extra suppressions so no suppressed cell is recoverable.
 
@@ -332,7 +352,8 @@ def secondary_suppression(
     cost : array of float, optional
         Cost of suppressing each cell (default: value + 1).
     time_limit : float
-        Seconds allowed to the MILP solver before the safe fallback.
+        Seconds allowed to the MILP solver; at the limit the best pattern found so
+        far is used (after the audit), or, if none, every candidate is hidden.
 
     Returns
     -------
@@ -365,28 +386,32 @@ def secondary_suppression(
         in_constraint[[tot, *parts]] = True
     tol = _TOL * scale
 
-    def unprotected_cells() -> list[int]:
-        lo, hi = attacker_intervals(values, suppressed, constraints, lower)
-        return [int(p) for p in np.flatnonzero(primary & in_constraint)
-                if (hi[p] - lo[p]) < widths[p] - tol]
+    prim_idx = np.flatnonzero(primary & in_constraint)
 
-    for attempt in range(3):
-        todo = unprotected_cells()
-        if not todo:
-            break
-        chosen, prot = _solve_milp(v, lw, constraints, suppressed, candidates, todo,
-                                   w * (1.0 + 1e-3 * attempt) + _TOL * (attempt + 1),
-                                   cost, time_limit)
-        if chosen is None:
-            suppressed |= candidates
-            method = "fallback: all candidates"
-            break
-        method = "milp"
-        suppressed |= chosen
-        for j, ps in prot.items():
-            protects.setdefault(j, []).extend(ps)
-    else:
-        if unprotected_cells():
+    def unprotected(pattern: np.ndarray) -> list[int]:
+        lo, hi = attacker_intervals(values, pattern, constraints, lower, cells=prim_idx)
+        return [int(p) for p in prim_idx if (hi[p] - lo[p]) < widths[p] - tol]
+
+    todo = unprotected(suppressed)
+    if todo:
+        tight, slack = True, 0.0
+        for _ in range(4):
+            chosen, prot, status = _solve_milp(
+                v, lw, constraints, suppressed, candidates, todo,
+                w * (1.0 + slack) + _TOL * (slack > 0), cost, time_limit, tight=tight)
+            if chosen is None:
+                break
+            trial = suppressed | chosen
+            if not unprotected(trial):
+                suppressed = trial
+                method = "milp" if status == 0 else "milp (time limit: best pattern found)"
+                protects = prot
+                break
+            if tight:              # numerical trouble: retry with the loose model
+                tight = False
+            else:
+                slack = slack * 10 if slack else 1e-3
+        if not method.startswith("milp"):
             suppressed |= candidates
             method = "fallback: all candidates"
 

@@ -535,7 +535,7 @@ def protect(
     drop_sensitive: bool = False,
     opt_out: str | None = None,
     name: str | None = None,
-    time_limit: float = 60.0,
+    time_limit: float = 30.0,
 ) -> ProtectedTable:
     """Apply disclosure control to one table bound for publication.
 
@@ -961,7 +961,7 @@ def protect_table(
     total_label: str = "Total",
     policy: DisclosurePolicy | Mapping[str, Any] | str | None = None,
     name: str | None = None,
-    time_limit: float = 60.0,
+    time_limit: float = 30.0,
 ) -> ProtectedTable:
     """Protect a one- or two-way table of counts, with its totals.
 
