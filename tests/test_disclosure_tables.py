@@ -554,3 +554,23 @@ def test_property_one_way_tables(values):
         hi_res = linprog(-cvec, A_eq=a_eq, b_eq=[0], bounds=bounds, method="highs")
         hi = math.inf if hi_res.status == 3 else -hi_res.fun
         assert hi - lo >= 1
+
+
+def test_column_sums_protect_each_row():
+    d = pd.DataFrame({"service": ["Housing", "Police"], "female": [4, 30], "male": [25, 41],
+                      "all": [29, 71]})
+    pt = protect(d, counts=["female", "male", "all"], sums={"all": ["female", "male"]})
+    t = pt.table.set_index("service")
+    assert t.loc["Housing", "female"] == "*"
+    # hiding one cell of "4 + 25 = 29" alone gives it away: a second cell goes too
+    assert (t.loc["Housing"] == "*").sum() == 2
+    assert (t.loc["Police"] == "*").sum() == 0
+
+
+def test_money_means_checked_for_dominance():
+    d = pd.DataFrame({"group": ["a", "b"], "n": [20, 20], "mean_cost": [500.0, 500.0],
+                      "largest": [9000.0, 600.0], "second": [100.0, 550.0]})
+    pt = protect(d, counts=["n"], money={"mean_cost": Money(n="n", largest="largest",
+                                                            second="second", statistic="mean")})
+    # group a: total 10,000, one person 9,000 (90%) -> suppressed; group b: 6% -> shown
+    assert pt.status["mean_cost"].tolist() == ["dominance", ""]

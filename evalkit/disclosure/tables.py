@@ -489,8 +489,9 @@ def _fmt(value: Any, kind: str, fmt: str | None, symbol: str, plain: bool = Fals
     if fmt:
         return fmt.format(value)
     if kind == "raw":
-        if isinstance(value, float) and value.is_integer():
-            return str(int(value))
+        if isinstance(value, (float, np.floating)):
+            value = float(value)
+            return str(int(value)) if value.is_integer() else str(round(value, 4))
         return str(value)
     if isinstance(value, (bool, np.bool_)):
         return str(value)
