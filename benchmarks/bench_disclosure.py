@@ -34,7 +34,7 @@ def lattice(inner: np.ndarray):
     full[:r, c] = inner.sum(1)
     full[r, :c] = inner.sum(0)
     full[r, c] = inner.sum()
-    idx = lambda i, j: i * (c + 1) + j  # noqa: E731
+    idx = lambda i, j: i * (c + 1) + j
     cons = [(idx(i, c), tuple(idx(i, j) for j in range(c))) for i in range(r + 1)]
     cons += [(idx(r, j), tuple(idx(i, j) for i in range(r))) for j in range(c + 1)]
     return full, cons
@@ -46,7 +46,7 @@ def greedy_rectangles(inner: np.ndarray):
     v = full.ravel()
     primary = (v >= 1) & (v <= 7)
     supp = primary.copy()
-    cost = lambda mask: float((v[mask] + 1).sum())  # noqa: E731
+    cost = lambda mask: float((v[mask] + 1).sum())
     for _ in range(200):
         lo, hi = attacker_intervals(v, supp, cons, 1.0)
         bad = [p for p in np.flatnonzero(primary) if hi[p] - lo[p] < WIDTH - 1e-9]

@@ -100,6 +100,7 @@ STATUS_REASONS = {
     "zero": "zero treated as a small count (zeros: suppress)",
     "secondary": "hidden so that a suppressed figure cannot be worked out from totals",
     "few people": "based on fewer than {t} people",
+    "unknown people": "the number of people behind it is missing, so it cannot be checked",
     "dominance": "dominated by one or two people's contributions ({rule})",
     "reveals suppressed count": "would reveal a suppressed count",
     "not available": "no value (missing in the input)",
@@ -437,10 +438,11 @@ class ProtectedTable:
         from ..plotting import GREY, OKABE_ITO, get_axes
 
         ax = get_axes(ax, figsize=kwargs.pop("figsize", (7.0, 0.4 * len(self.status) + 1.5)))
-        order = ["", "small count", "zero", "secondary", "few people", "dominance",
+        order = ["", "small count", "zero", "secondary", "few people", "unknown people",
+                 "dominance",
                  "reveals suppressed count", "not available"]
         colours = ["#FFFFFF", OKABE_ITO[5], OKABE_ITO[5], OKABE_ITO[1], OKABE_ITO[3],
-                   OKABE_ITO[2], OKABE_ITO[4], GREY]
+                   OKABE_ITO[3], OKABE_ITO[2], OKABE_ITO[4], GREY]
         codes = self.status.apply(lambda s: s.map(order.index)).to_numpy(dtype=float)
         ax.imshow(codes, cmap=ListedColormap(colours), vmin=-0.5, vmax=len(order) - 0.5,
                   aspect="auto")
@@ -657,6 +659,11 @@ def protect(
                     raise InputError(f"protect: {ref!r} is used by a Money column and must "
                                      "be a count (n) or an undeclared input (largest/second).")
                 hidden.append(ref)
+    for c, spec in dspec.items():
+        for ref in (spec.n, spec.num, spec.den):
+            if ref is not None and declared.get(ref, "count") != "count":
+                raise InputError(f"protect: derived[{c!r}] refers to {ref!r}, declared as "
+                                 f"{declared[ref]}; it must be a count of people.")
     for m in mspec.values():
         for ref in (m.largest, m.second):
             if ref is not None and ref in counts:
@@ -732,7 +739,7 @@ def protect(
                               name=name, opted_out=opt_out.strip(), notes=notes,
                               show_index=show_index)
 
-    num = {c: df[c].to_numpy(dtype=float) for c in df.columns
+    num = {c: _floats(df[c]) for c in df.columns
            if c in declared and declared[c] != "other" or c in hidden}
     nrows = len(df)
 
@@ -757,6 +764,10 @@ def protect(
             v, n = num[c][i], num[m.n][i]
             if v != v:
                 flag(i, c, "not available")
+                continue
+            if n != n:
+                money_primary[c][i] = True
+                flag(i, c, "unknown people")
                 continue
             if pol.too_few(n):
                 money_primary[c][i] = True
@@ -811,6 +822,9 @@ def protect(
             if vals[i] != vals[i]:
                 flag(i, c, "not available")
                 continue
+            if ppl[i] != ppl[i]:
+                flag(i, c, "unknown people")
+                continue
             if pol.too_few(ppl[i]) or (d.num is not None and (pol.too_few(num[d.den][i])
                                                                or pol.is_small(num[d.num][i]))):
                 flag(i, c, "few people")
@@ -823,6 +837,8 @@ def protect(
             if d.num is not None:
                 den_pub = pub_counts[d.den][i]
                 vals[i] = scale * pub_counts[d.num][i] / den_pub if den_pub else np.nan
+                if vals[i] != vals[i]:
+                    flag(i, c, "not available")
         derived_values[c] = vals
 
     # -- assemble ---------------------------------------------------------------------
@@ -840,7 +856,7 @@ def protect(
         elif kind == "derived":
             v = derived_values[c]
         else:
-            v = df[c].to_numpy(dtype=float) if kind == "money" else df[c].to_numpy()
+            v = num[c] if kind == "money" else df[c].to_numpy()
         if kind == "other":
             table[c] = df[c]
             values[c] = df[c]
@@ -883,11 +899,15 @@ def _audit_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
                                        "intruder_upper"])
 
 
-def _check_counts(df: pd.DataFrame, c: str) -> None:
-    s = df[c]
+def _floats(s: pd.Series) -> np.ndarray:
+    """A numeric column as floats, missing values (NaN, None, pd.NA) as NaN."""
     if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
-        raise InputError(f"protect: count column {c!r} must hold numbers; got dtype {s.dtype}.")
-    v = s.to_numpy(dtype=float)
+        raise InputError(f"protect: column {s.name!r} must hold numbers; got dtype {s.dtype}.")
+    return s.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+
+
+def _check_counts(df: pd.DataFrame, c: str) -> None:
+    v = _floats(df[c])
     bad = ~np.isnan(v) & ((v < 0) | (np.abs(v - np.round(v)) > 1e-9))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
