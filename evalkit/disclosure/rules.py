@@ -96,6 +96,7 @@ SOURCES: dict[str, str] = {
 }
 
 ZeroHandling = Literal["show", "suppress"]
+_NUMBER_WORDS = {2: "two", 3: "three", 4: "four", 5: "five"}
 
 
 def round_to_base(value: float, base: int) -> int:
@@ -465,8 +466,10 @@ class DisclosurePolicy:
             "suppressed figure can be worked out by subtraction; each pattern is checked by "
             "solving the intruder's linear programme for every suppressed cell.",
             "A money total is suppressed when "
-            + " or ".join(f"{'one person' if n == 1 else f'{n} people'} contribute more "
-                          f"than {k:.0%} of it" for n, k in self.dominance)
+            + " or ".join(
+                ("one person contributes" if n == 1 else
+                 f"{_NUMBER_WORDS.get(n, str(n))} people contribute")
+                + f" more than {k:.0%} of it" for n, k in self.dominance)
             + " (the (n, k) dominance rule).",
             "Person identifiers, dates of birth, postcodes and free text are never "
             "published; every built file is scanned for them before release.",
