@@ -38,9 +38,9 @@ def _root(
 
 
 def _register_commands() -> None:
-    from .commands import money, place, split
+    from .commands import disclosure, money, place, split
 
-    for module in (place, money, split):
+    for module in (place, money, split, disclosure):
         module.register(app)
 
 

@@ -204,8 +204,7 @@ split:
 sustain:
   draws: 2000
 
-disclosure:
-  enabled: true
+disclosure:               # always on; see the methods page of the report
   rule: nhs               # nhs: suppress 1-7, round to 5; ons: suppress under 10, round to 5
   symbol: "*"
   zeros: show
