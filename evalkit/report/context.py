@@ -43,32 +43,35 @@ class PublishedTable:
         Short key (also the CSV file name).
     title : str
         Caption shown above the table.
-    frame : DataFrame
-        The protected table: suppressed cells hold the policy's symbol.
+    protected : evalkit.disclosure.ProtectedTable
+        The protected table and its record (the record stays private).
     chapter : str
         Chapter key it belongs to.
-    kind : str
-        ``counts`` (counts of people: the leak scan checks them), ``money``,
-        ``estimates`` or ``other``.
     formats : dict
-        Column -> ``count``, ``gbp``, ``pct``, ``ratio``, ``num`` or ``text``.
+        Column -> format string for display (e.g. ``"{:,.1f}"``).
     notes : list of str
-        What disclosure control did to it, and anything a reader must know.
+        Anything a reader must know (shown under the table).
     csv : str
         Path of the CSV download, relative to the book root.
-    count_columns : list of str
-        Columns that hold counts of people (marked for the leak scan).
     """
 
     name: str
     title: str
-    frame: pd.DataFrame
+    protected: Any
     chapter: str
-    kind: str = "other"
     formats: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     csv: str = ""
-    count_columns: list[str] = field(default_factory=list)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The published table (suppressed cells hold the policy's symbol)."""
+        return self.protected.table
+
+    @property
+    def values(self) -> pd.DataFrame:
+        """Published values as numbers, NaN where suppressed (for charts)."""
+        return self.protected.values
 
 
 @dataclass

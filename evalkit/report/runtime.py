@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
-
 from .context import CONTEXT_FILE, PublishedTable, ReportContext
 
 __all__ = ["load", "say", "show_table", "show_figure", "format_value", "table_html",
@@ -87,7 +85,7 @@ def skipped(ctx: ReportContext, key: str) -> bool:
 
 
 def format_value(value: Any, fmt: str = "num") -> str:
-    """Format one cell for a reader: thousands separators, pounds, percentages.
+    """Format a number for running text: thousands separators, pounds, percentages.
 
     Strings (e.g. a suppression symbol) are shown as they are.
 
@@ -97,30 +95,23 @@ def format_value(value: Any, fmt: str = "num") -> str:
     ('£1,234,567', '12.3%', '12,345')
     """
     if value is None or (isinstance(value, float) and np.isnan(value)):
-        return ""
+        return "not available"
     if isinstance(value, str):
         return value
-    if isinstance(value, (pd.Timestamp,)):
-        return value.strftime("%b %Y") if value.day == 1 else value.strftime("%d %b %Y")
     if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return str(value)
+    x = float(value)
     if fmt == "gbp":
         sign = "-" if x < 0 else ""
+        if abs(x) >= 1e6:
+            return f"{sign}£{abs(x) / 1e6:,.1f} million"
         return f"{sign}£{abs(x):,.0f}"
     if fmt == "pct":
-        return f"{100 * x:,.1f}%"
+        return f"{100 * x:,.0f}%" if abs(x) >= 0.1 else f"{100 * x:,.1f}%"
     if fmt == "count":
         return f"{x:,.0f}"
     if fmt == "ratio":
         return f"{x:,.2f}"
-    if fmt == "text":
-        return str(value)
-    if x == int(x) and abs(x) < 1e15:
-        return f"{int(x):,}"
     if abs(x) >= 100:
         return f"{x:,.0f}"
     if abs(x) >= 1:
@@ -128,43 +119,22 @@ def format_value(value: Any, fmt: str = "num") -> str:
     return f"{x:.3f}"
 
 
-def table_html(table: PublishedTable, *, max_rows: int = 60) -> str:
-    """HTML for a published table, marked for the leak scan, with its download link."""
-    df = table.frame
-    shown = df.head(max_rows)
-    cols = list(shown.columns)
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
-    rows = []
-    for _, r in shown.iterrows():
-        cells = []
-        for c in cols:
-            fmt = table.formats.get(c, "num" if pd.api.types.is_numeric_dtype(df[c]) else "text")
-            v = r[c]
-            is_num = fmt in ("gbp", "pct", "count", "ratio", "num") and not isinstance(v, str)
-            count_attr = ' data-evalkit-count="1"' if c in table.count_columns else ""
-            cls = ' class="num"' if is_num or (isinstance(v, str) and fmt != "text") else ""
-            cells.append(f"<td{cls}{count_attr}>{html.escape(format_value(v, fmt))}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    more = ""
-    if len(df) > max_rows:
-        more = f" Showing the first {max_rows:,} of {len(df):,} rows; the download has them all."
+def table_html(table: PublishedTable, *, max_rows: int | None = None) -> str:
+    """HTML for a published table (marked for the leak scan) with its download link."""
+    body = table.protected.to_html(caption=table.title, table_id=f"table-{table.name}",
+                                   formats=table.formats)
     notes = " ".join(html.escape(n) for n in table.notes)
     link = (f' <a href="{html.escape(table.csv)}" download>Download this table (CSV)</a>'
             if table.csv else "")
-    return (
-        f'<p><strong>{html.escape(table.title)}</strong></p>'
-        f'<table class="evalkit-table" data-evalkit-table="{html.escape(table.name)}" '
-        f'data-evalkit-kind="{html.escape(table.kind)}">'
-        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-        f'<p class="evalkit-caption">{notes}{more}{link}</p>'
-    )
+    del max_rows
+    return f'<div class="evalkit-table-wrap">{body}<p class="evalkit-caption">{notes}{link}</p></div>'
 
 
-def show_table(name: str, *, max_rows: int = 60) -> None:
+def show_table(name: str) -> None:
     """Show published table ``name`` (already through disclosure control)."""
     from IPython.display import HTML
 
-    _display(HTML(table_html(load().table(name), max_rows=max_rows)))
+    _display(HTML(table_html(load().table(name))))
 
 
 def show_figure(fig: Any, name: str, *, alt: str, caption: str = "") -> None:
