@@ -334,7 +334,7 @@ class SynthConfig(BaseModel):
         description="Weights of the general need index used for scope, pilot "
         "selection and episode rates: deprivation ((10-decile)/9), prior_use "
         "(share of months), male, and each age band.")
-    common_frailty_shape: float = Field(2.0, gt=0, description="Shape of the person "
+    common_frailty_shape: float = Field(3.0, gt=0, description="Shape of the person "
                                         "frailty shared by all outcomes and journeys (mean 1).")
     rate_need_slope: float = Field(0.8, ge=0, description="Routine contacts and episodes "
                                    "scale with exp(rate_need_slope * (need - mean need "
@@ -347,7 +347,7 @@ class SynthConfig(BaseModel):
                                             "each wave: the most deprived first; the rest never.")
     enrol_share: float = Field(0.75, gt=0, lt=1, description="Share of in-scope "
                                "residents of live areas who enrol (at average need).")
-    enrol_slope: float = Field(1.5, ge=0, description="Logit slope of enrolling on the "
+    enrol_slope: float = Field(2.5, ge=0, description="Logit slope of enrolling on the "
                                "need index (higher need enrols more).")
     enrol_delay_months: float = Field(3.0, ge=0, description="Mean months from the area "
                                       "going live to a person enrolling (at average need).")

@@ -196,6 +196,8 @@ def _write_table(df: pd.DataFrame, path: Path, format: str) -> None:
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
+    df = df.copy(deep=False)
+    df.attrs = {}  # validation's row numbers are not file metadata
     table = pa.Table.from_pandas(df, preserve_index=False)
     if format == "parquet":
         pq.write_table(table, path)
@@ -380,6 +382,12 @@ def make_place(
     settings = _settings(cfg, programme, panel.effects, months, int(enrolled.sum()))
     if validate:
         place = Place.from_tables(tables, settings)
+        # Validation leaves each table's spreadsheet row numbers in ``attrs`` (an
+        # array); pandas compares attrs on join/merge, which fails for arrays of
+        # different lengths. Synthetic rows are never excluded (row = index + 2),
+        # so drop them: joins of the place's tables then work.
+        for df in place.tables.values():
+            df.attrs.pop("rownum", None)
     else:
         raw = dict(settings)
         raw["data"] = {t: f"<{t}>" for t in tables}
