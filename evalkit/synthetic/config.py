@@ -436,10 +436,11 @@ class SynthConfig(BaseModel):
 
     # ---- money -----------------------------------------------------------
     price_year: str = Field("2024-25", description="Price year of the programme costs.")
-    programme_fixed_cost_gbp: float = Field(250_000.0, ge=0, description="Yearly fixed "
+    programme_fixed_cost_gbp: float = Field(200_000.0, ge=0, description="Yearly fixed "
                                             "running cost of the pilot (management, data).")
-    programme_cost_per_person_gbp: float = Field(1_100.0, ge=0, description="Yearly "
-                                                 "running cost per enrolled person.")
+    programme_cost_per_person_gbp: float = Field(450.0, ge=0, description="Yearly "
+                                                 "extra running cost per enrolled person "
+                                                 "(the team reorganises existing staff).")
     grant_schedule: tuple[float, ...] = Field((1.0, 0.75, 0.5, 0.25, 0.0), description=
                                               "Central grant as a share of the running "
                                               "cost, by pilot year; tapers to zero.")

@@ -215,22 +215,25 @@ def programme_table(cfg: SynthConfig, start_dates: pd.Series) -> pd.DataFrame:
     """Running cost and central grant by pilot year (financial years).
 
     Year 1 is the financial year of the first go-live. The running cost of a
-    year is ``programme_fixed_cost_gbp + programme_cost_per_person_gbp x`` the
-    people enrolled by the middle of that year (the final number after the
-    panel ends); the grant is ``grant_schedule[k] x`` the running cost, zero
-    once the schedule runs out.
+    year is ``programme_fixed_cost_gbp`` plus ``programme_cost_per_person_gbp``
+    times the average number of people enrolled over its twelve months
+    (enrolled people stay enrolled; after the panel ends the number stays at
+    its final value). The grant is ``grant_schedule[k]`` times the running
+    cost, zero once the schedule runs out.
     """
     first = pd.Timestamp(cfg.start) + pd.DateOffset(months=cfg.pilot_waves[0])
     y0 = _fy_start(first)
-    starts = pd.to_datetime(start_dates.dropna())
+    starts = np.sort(pd.to_datetime(start_dates.dropna()).to_numpy())
     rows = []
     for k in range(cfg.horizon_years):
         fy = f"{y0 + k}-{(y0 + k + 1) % 100:02d}"
-        mid = pd.Timestamp(year=y0 + k, month=10, day=1)
-        enrolled = int((starts < mid).sum())
+        months = pd.date_range(pd.Timestamp(year=y0 + k, month=4, day=1), periods=12,
+                               freq="MS").to_numpy()
+        enrolled = float(np.searchsorted(starts, months, side="right").mean())
         cost = cfg.programme_fixed_cost_gbp + cfg.programme_cost_per_person_gbp * enrolled
         share = cfg.grant_schedule[k] if k < len(cfg.grant_schedule) else 0.0
-        rows.append({"year": k + 1, "financial_year": fy, "people_enrolled": enrolled,
+        rows.append({"year": k + 1, "financial_year": fy,
+                     "people_enrolled": round(enrolled, 1),
                      "running_cost_gbp": round(cost, 0), "grant_gbp": round(share * cost, 0),
                      "grant_share": share, "price_year": cfg.price_year})
     return pd.DataFrame(rows)

@@ -148,7 +148,13 @@ def make_outcomes(cfg: SynthConfig, rng: np.random.Generator, areas: Areas,
         else:
             nbar = 1.0 + (days - 1) * spec.nights_share
             u_in = rng.random((n, T))
-            nights = 1 + rng.binomial(np.broadcast_to(days - 1, (n, T)), spec.nights_share)
+            # nights are drawn only for the cells that can be in accommodation with
+            # or without the pilot (u below the larger of the two chances)
+            bound = mu0 * max(1.0, 1.0 + spec.relative_effect)
+            cand = u_in < np.minimum(1.0, bound / nbar[None, :])
+            nights = np.zeros((n, T), dtype=np.int64)
+            t_of = np.broadcast_to(np.arange(T), (n, T))[cand]
+            nights[cand] = 1 + rng.binomial(days[t_of] - 1, spec.nights_share)
             y0 = np.where(u_in < np.minimum(1.0, mu0 / nbar[None, :]), nights, 0)
         y = y0.astype(np.int32)
         # the pilot, on treated rows only

@@ -47,17 +47,16 @@ _STREAMS = ("areas", "people", "pilot", "outcomes", "events")
 
 
 # ----------------------------------------------------------------------------- helpers
-def _ids(prefix: str, n: int, width: int) -> pa.Array:
-    """``prefix`` + zero-padded numbers 1..n as an Arrow string array (vectorised).
+def _fixed_ids(prefix: str, n: int, width: int) -> np.ndarray:
+    """``prefix`` + zero-padded numbers 1..n as fixed-width bytes (numpy ``S`` array).
 
     Digits are written four at a time from a 10,000-entry table into a packed
-    record array whose bytes become the Arrow string buffer (no Python loop
-    over rows).
+    record array (no Python loop over rows).
 
     Examples
     --------
-    >>> _ids("P", 3, 7).to_pylist()
-    ['P0000001', 'P0000002', 'P0000003']
+    >>> _fixed_ids("P", 3, 7).tolist()
+    [b'P0000001', b'P0000002', b'P0000003']
     """
     groups = ([width % 4] if width % 4 else []) + [4] * (width // 4)
     pre = prefix.encode()
@@ -72,16 +71,33 @@ def _ids(prefix: str, n: int, width: int) -> pa.Array:
         table = np.array([f"{k:0{g}d}".encode() for k in range(10 ** g)], dtype=f"S{g}")
         rec[f"g{i}"] = table[x % 10 ** g]
         x //= 10 ** g
-    size = len(pre) + width
-    offsets = np.arange(0, size * n + 1, size, dtype=np.int64)
-    return pa.Array.from_buffers(pa.large_string(), n,
-                                 [None, pa.py_buffer(offsets), pa.py_buffer(rec.view(np.uint8))])
+    return rec.view(f"S{len(pre) + width}")
+
+
+def _arrow_strings(fixed: np.ndarray) -> pa.Array:
+    """Fixed-width bytes (numpy ``S`` array, no trailing NULs) -> Arrow strings."""
+    size = fixed.dtype.itemsize
+    n = len(fixed)
+    small = size * n < 2**31 - 1
+    offsets = np.arange(0, size * n + 1, size, dtype=np.int32 if small else np.int64)
+    data = np.ascontiguousarray(fixed).view(np.uint8)
+    return pa.Array.from_buffers(pa.string() if small else pa.large_string(), n,
+                                 [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+
+
+def _ids(prefix: str, n: int, width: int) -> pa.Array:
+    """``prefix`` + zero-padded numbers 1..n as an Arrow string array.
+
+    Examples
+    --------
+    >>> _ids("E", 2, 8).to_pylist()
+    ['E00000001', 'E00000002']
+    """
+    return _arrow_strings(_fixed_ids(prefix, n, width))
 
 
 def _str(arr: pa.Array | pa.ChunkedArray) -> pd.Series:
     """An Arrow string array as a pandas ``str`` Series (missing = NaN)."""
-    if pa.types.is_large_string(arr.type):
-        arr = arr.cast(pa.string()) if len(arr) < 100_000_000 else arr
     return pd.Series(arr, dtype="str")
 
 
@@ -90,6 +106,30 @@ def _decode(codes: np.ndarray, labels: list[str] | tuple[str, ...]) -> pd.Series
     codes = np.asarray(codes)
     idx = pa.array(codes.astype(np.int32), mask=codes < 0)
     return _str(pa.array(list(labels), type=pa.string()).take(idx))
+
+
+def _tiled(labels: list[str], reps: int) -> pd.Series:
+    """``labels`` repeated ``reps`` times, as a ``str`` Series, built directly.
+
+    Examples
+    --------
+    >>> _tiled(["a", "bc"], 2).tolist()
+    ['a', 'bc', 'a', 'bc']
+    """
+    enc = [x.encode() for x in labels]
+    lens = np.array([len(x) for x in enc], dtype=np.int64)
+    total = int(lens.sum())
+    data = np.tile(np.frombuffer(b"".join(enc), dtype=np.uint8), reps)
+    starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
+    small = total * reps < 2**31 - 1
+    dt = np.int32 if small else np.int64
+    offsets = np.empty(reps * len(enc) + 1, dtype=dt)
+    offsets[:-1] = (np.arange(reps, dtype=dt)[:, None] * total + starts[None, :]).ravel()
+    offsets[-1] = total * reps
+    arr = pa.Array.from_buffers(pa.string() if small else pa.large_string(),
+                                reps * len(enc),
+                                [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    return _str(arr)
 
 
 def _month_starts(cfg: SynthConfig) -> pd.DatetimeIndex:
@@ -297,8 +337,8 @@ def make_place(
 
     months = _month_starts(cfg)
     n_days, _ = panel_days(cfg)
-    person_ids = _ids("P", people.n, 7)
-    pid = _str(person_ids)
+    person_fixed = _fixed_ids("P", people.n, 7)
+    pid = _str(_arrow_strings(person_fixed))
     start_dates = pd.Series(np.where(pilot.start_month >= 0,
                                      months.values[np.maximum(pilot.start_month, 0)],
                                      np.datetime64("NaT")), dtype="datetime64[ns]")
@@ -332,7 +372,7 @@ def make_place(
     day0 = np.datetime64(cfg.start, "D")
     tables["events"] = pd.DataFrame({
         "event_id": _str(_ids("E", n_ev, max(8, len(str(n_ev))))),
-        "person_id": _str(person_ids.take(pa.array(ev.person))),
+        "person_id": _str(_arrow_strings(person_fixed[ev.person])),
         "date": pd.Series((day0 + ev.day.astype("timedelta64[D]")).astype("datetime64[ns]")),
         "organisation": _decode(ev.org, ev.organisations),
         "service": _decode(ev.service, ev.services),
@@ -347,9 +387,9 @@ def make_place(
     vals = panel.values.transpose(1, 2, 0).ravel()
     row = np.repeat(np.arange(n_rows, dtype=np.int64), T * M)
     tables["outcomes"] = pd.DataFrame({
-        "person_id": _str(person_ids.take(pa.array(panel.person[row]))),
+        "person_id": _str(_arrow_strings(person_fixed[panel.person[row]])),
         "period": pd.Series(np.tile(np.repeat(months.values, M), n_rows)),
-        "measure": _decode(np.tile(np.arange(M), n_rows * T), panel.measures),
+        "measure": _tiled(panel.measures, n_rows * T),
         "value": vals.astype(np.float64),
     })
     del row, vals
@@ -361,7 +401,7 @@ def make_place(
     tables["area_outcomes"] = pd.DataFrame({
         "area": _decode(a_idx, areas.names),
         "period": pd.Series(np.tile(np.repeat(months.values, M), areas.n)),
-        "measure": _decode(np.tile(np.arange(M), areas.n * T), panel.measures),
+        "measure": _tiled(panel.measures, areas.n * T),
         "value": agg.ravel().astype(np.float64),
     })
     tick("outcome tables")
