@@ -196,6 +196,25 @@ def test_bad_parameters_raise_input_error_naming_them(kwargs, words):
         assert w in str(err.value)
 
 
+@pytest.mark.parametrize("update, words", [
+    ({"benefit_item": "A&E attendance (all type)"}, ["benefit_item", "did you mean",
+                                                    "A&E attendance (all types)"]),
+    ({"benefit_partner": "NHS"}, ["benefit_partner", "'NHS'"]),
+    ({"event_need": "boredom"}, ["event_need", "boredom"]),
+    ({"age_weights": {"18-20": 1.0}}, ["18-20"]),
+    ({"need_weight_male": -1.0}, ["need_floor", "above 0"]),
+])
+def test_bad_outcome_specs_raise_input_error(update, words):
+    from evalkit.synthetic.config import DEFAULT_OUTCOMES
+
+    outs = tuple(o.model_copy(update=update) if o.name == "ae_attendances" else o
+                 for o in DEFAULT_OUTCOMES)
+    with pytest.raises(InputError) as err:
+        make_place(n_people=300, validate=False, outcomes=outs)
+    for w in words:
+        assert w in str(err.value)
+
+
 def test_config_defaults_are_documented_and_overridable():
     cfg = SynthConfig()
     assert cfg.n_people == 20_000 and cfg.n_areas == 12 and cfg.n_months == 48

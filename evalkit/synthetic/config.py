@@ -153,7 +153,7 @@ class OutcomeSpec(BaseModel):
     With the pilot, ``mu1 = mu0 * (1 + relative_effect * ramp(e))``.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", revalidate_instances="always")
 
     name: str = Field(description="Measure name as written in outcomes.measure.")
     label: str = Field(description="Plain-English label with units.")
@@ -288,7 +288,7 @@ class SynthConfig(BaseModel):
 
     # ---- place and time -------------------------------------------------
     name: str = Field("Anytown", description="Name of the place.")
-    n_people: int = Field(20_000, ge=200, le=5_000_000,
+    n_people: int = Field(20_000, ge=200, le=2_000_000,
                           description="Residents in the people table.")
     seed: int = Field(20240401, ge=0, description="Seed of every random draw.")
     start: dt.date = Field(dt.date(2021, 4, 1), description="First month of the panel "
@@ -507,6 +507,13 @@ class SynthConfig(BaseModel):
             if lowest <= 0:
                 raise ValueError(f"outcome {o.name!r}: need_floor + the most negative "
                                  f"weights is {lowest:g}; it must stay above 0")
+        for o in self.outcomes:
+            if o.event_need is not None and o.event_need not in NEEDS:
+                raise ValueError(f"outcome {o.name!r}: event_need {o.event_need!r} is not one "
+                                 f"of {NEEDS}")
+            if o.benefit_partner is not None and o.benefit_partner not in PARTNERS:
+                raise ValueError(f"outcome {o.name!r}: benefit_partner {o.benefit_partner!r} "
+                                 f"is not one of {tuple(PARTNERS)}")
         if (not self.continue_probs or len(self.continue_probs) > 5
                 or any(not 0 <= p <= 1 for p in self.continue_probs)):
             raise ValueError("continue_probs must be 1 to 5 probabilities")

@@ -51,6 +51,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..errors import InputError
 from ..schema import AGE_BANDS, EVENT_TYPES
 from .config import NEEDS, SynthConfig
 from .outcomes import OutcomePanel, ramp
@@ -364,7 +365,9 @@ def make_events(cfg: SynthConfig, rng: np.random.Generator, people: People,
     T = cfg.n_months
     n = people.n
     if n >= 1 << 21 or n_days >= 1 << 13:
-        raise ValueError("synthetic place too large for the event sort key")
+        raise InputError(f"A synthetic place can have at most {(1 << 21) - 1:,} people and "
+                         f"{(1 << 13) - 1:,} days; got {n:,} people and {n_days:,} days. "
+                         "Lower n_people or n_months.")
     in_scope = people.in_scope
     dev = people.need - pilot.need_centre
     rate_mult = np.exp(cfg.rate_need_slope * dev) * people.frailty
@@ -418,8 +421,10 @@ def make_events(cfg: SynthConfig, rng: np.random.Generator, people: People,
     t0 = rng.random(n_ep) * n_days
     order = np.lexsort((t0, ep_person))  # chronological within person
     ep_person, t0 = ep_person[order], t0[order]
-    if n_ep >= 1 << (29 - _STEP_BITS) * 2:
-        raise ValueError("too many episodes for the event sort key")
+    if n_ep + 1 >= 1 << (29 - _STEP_BITS):
+        raise InputError(f"Too many episodes of need ({n_ep:,}; at most "
+                         f"{(1 << (29 - _STEP_BITS)) - 2:,}). Lower n_people, n_months or "
+                         "the episode rates.")
     age = people.age[ep_person]
     group = np.where(age == AGE_BANDS.index("0-17"), 0,
                      np.where(age >= AGE_BANDS.index("65-74"), 2, 1))

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..errors import InputError
 from ..io import normalise_financial_year
 from .config import ORGANISATIONS, PARTNERS, SynthConfig
 
@@ -130,10 +131,16 @@ def partners_table(cfg: SynthConfig, *, person: np.ndarray, day: np.ndarray,
     })
 
 
-def _ref_row(ref: pd.DataFrame, item: str) -> pd.Series:
+def _ref_row(ref: pd.DataFrame, item: str, what: str = "") -> pd.Series:
     rows = ref[ref["item"] == item]
     if len(rows) != 1:
-        raise KeyError(f"unit cost item {item!r} not found once in the reference table")
+        import difflib
+
+        near = difflib.get_close_matches(item, ref["item"].astype(str).tolist(), 1)
+        raise InputError(
+            f"{what}unit cost item {item!r} is not in the reference unit-cost table"
+            + (f"; did you mean {near[0]!r}?" if near else ".")
+            + " Use an item of evalkit's reference table (unit_costs_gmca_ucd.csv).")
     return rows.iloc[0]
 
 
@@ -186,7 +193,7 @@ def unit_costs_table(cfg: SynthConfig) -> pd.DataFrame:
     for spec in cfg.outcomes:
         if not spec.benefit_item:
             continue
-        r = _ref_row(ref, spec.benefit_item)
+        r = _ref_row(ref, spec.benefit_item, f"outcome {spec.name!r}: benefit_item: ")
         add({"item": spec.benefit_item, "unit": str(r["unit"]),
              "cost_gbp": float(r["cost_gbp"]),
              "price_year": normalise_financial_year(r["price_year"]),
