@@ -3,10 +3,12 @@
 - **Partners** (who pay): a council, an ICB, police, DWP, probation, a
   housing association and a charity, with split drivers: ``budget`` (budget
   per resident x residents), ``caseload`` (in-scope people with any contact at
-  the partner's organisations in the last 12 months of the panel) and
-  ``standalone_cost`` (what a partner would pay a year to run its own team for
-  the enrolled people on its caseload: the fixed cost plus the per-person cost
-  for each; the sum over partners exceeds the joint cost, so sharing is worth it).
+  the partner's organisations in the last 12 months of the panel),
+  ``variable_cost`` (the per-person running cost for each enrolled person on
+  that caseload: the cost of serving the partner's people within the shared
+  team) and ``standalone_cost`` (what a partner would pay a year to run its own
+  team for them: the fixed cost plus its variable cost; the sum over partners
+  exceeds the joint cost, so sharing is worth it).
 - **Organisations**: each event-log organisation and the partner that runs it.
 - **Unit costs**: rows of the sourced reference table
   (``unit_costs_gmca_ucd.csv``: GMCA Unit Cost Database v1.4 and others) in
@@ -32,6 +34,7 @@ import pandas as pd
 
 from ..errors import InputError
 from ..io import normalise_financial_year
+from ..schema import TABLES
 from .config import ORGANISATIONS, PARTNERS, SynthConfig
 
 __all__ = [
@@ -123,12 +126,15 @@ def partners_table(cfg: SynthConfig, *, person: np.ndarray, day: np.ndarray,
     enrolled_caseload = np.bincount(pairs[enr] % len(names), minlength=len(names))
     kinds = [PARTNERS[n][0] for n in names]
     budget = [cfg.partner_budget_per_resident.get(n, 0.0) * cfg.n_people for n in names]
-    standalone = (cfg.programme_fixed_cost_gbp
-                  + cfg.programme_cost_per_person_gbp * enrolled_caseload)
-    return pd.DataFrame({
+    variable = cfg.programme_cost_per_person_gbp * enrolled_caseload
+    out = pd.DataFrame({
         "partner": names, "kind": kinds, "budget": np.round(budget, 0),
-        "caseload": caseload.astype(float), "standalone_cost": np.round(standalone, 0),
+        "caseload": caseload.astype(float),
+        "standalone_cost": np.round(cfg.programme_fixed_cost_gbp + variable, 0),
     })
+    if "variable_cost" in TABLES["partners"].names:  # a driver of the split module
+        out["variable_cost"] = np.round(variable, 0)
+    return out
 
 
 def _ref_row(ref: pd.DataFrame, item: str, what: str = "") -> pd.Series:

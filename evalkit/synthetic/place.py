@@ -24,7 +24,7 @@ import pyarrow as pa
 import yaml
 
 from ..errors import InputError
-from ..io import RowAccount, RowAccounting
+from ..io import RowAccount, RowAccounting, validate_table
 from ..place import Place, PlaceSettings
 from ..schema import AGE_BANDS, EVENT_TYPES, SEXES, TABLES
 from .config import NEEDS, SynthConfig, build_config
@@ -415,7 +415,7 @@ def make_place(
     tables["unit_costs"] = unit_costs_table(cfg)
     tables["benefit_map"] = benefit_map_table(cfg)
     programme = programme_table(cfg, start_dates)
-    for name in ("partners", "organisations", "unit_costs", "benefit_map"):
+    for name in ("areas", "partners", "organisations", "unit_costs", "benefit_map"):
         tables[name] = _typed_small(tables[name], name)
     tables = {name: _order(tables[name], name) for name in TABLES if name in tables}
 
@@ -444,18 +444,10 @@ def make_place(
 
 
 def _typed_small(df: pd.DataFrame, table: str) -> pd.DataFrame:
-    """Type a small table as validation does (text as ``str``, numbers float)."""
-    spec = TABLES[table]
-    out = df.copy()
-    for c in spec.columns:
-        if c.name not in out.columns:
-            continue
-        if c.dtype in ("string", "category"):
-            s = out[c.name]
-            out[c.name] = s.where(s.notna(), None).astype("str")
-        elif c.dtype == "number":
-            out[c.name] = pd.to_numeric(out[c.name]).astype(float)
-    return out
+    """Type a small table exactly as validation does, by validating it (milliseconds)."""
+    typed, _ = validate_table(df, table)
+    typed.attrs.pop("rownum", None)
+    return typed
 
 
 def _settings(cfg: SynthConfig, programme: pd.DataFrame, effects: pd.DataFrame,
