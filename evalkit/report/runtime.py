@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from .context import CONTEXT_FILE, PublishedTable, ReportContext
 
 __all__ = ["load", "say", "show_table", "show_figure", "format_value", "table_html",
@@ -119,15 +120,15 @@ def format_value(value: Any, fmt: str = "num") -> str:
     return f"{x:.3f}"
 
 
-def table_html(table: PublishedTable, *, max_rows: int | None = None) -> str:
+def table_html(table: PublishedTable) -> str:
     """HTML for a published table (marked for the leak scan) with its download link."""
     body = table.protected.to_html(caption=table.title, table_id=f"table-{table.name}",
                                    formats=table.formats)
     notes = " ".join(html.escape(n) for n in table.notes)
     link = (f' <a href="{html.escape(table.csv)}" download>Download this table (CSV)</a>'
             if table.csv else "")
-    del max_rows
-    return f'<div class="evalkit-table-wrap">{body}<p class="evalkit-caption">{notes}{link}</p></div>'
+    return (f'<div class="evalkit-table-wrap">{body}'
+            f'<p class="evalkit-caption">{notes}{link}</p></div>')
 
 
 def show_table(name: str) -> None:

@@ -27,8 +27,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
@@ -70,22 +68,15 @@ ASSESSMENT_COSTS: dict[str, tuple[str, float | None]] = {
 #: the organisation's assessment cost: a synthetic-place assumption.
 REFERRAL_COST_SHARE = 0.25
 
-_DATA = Path(__file__).parent / "data" / "unit_costs_gmca_ucd.csv"
-_SHIPPED = Path(__file__).parent.parent / "reference" / "unit_costs_gmca_ucd.csv"
-
-
 def reference_unit_costs() -> pd.DataFrame:
-    """The sourced reference unit costs (evalkit's shipped copy if present).
+    """The sourced reference unit costs shipped with evalkit (:mod:`evalkit.money`).
 
     Returns the raw reference table: ``item, unit, cost_gbp, price_year,
     agency_bearing_cost, cashable, source``.
     """
-    for path in (_SHIPPED, _DATA):
-        if path.exists():
-            df = pd.read_csv(path)
-            if {"item", "unit", "cost_gbp", "price_year", "cashable", "source"} <= set(df):
-                return df
-    raise FileNotFoundError(f"reference unit costs not found at {_DATA}")
+    from ..money import load_raw_unit_costs
+
+    return load_raw_unit_costs()
 
 
 def _partner_of_org() -> dict[str, str]:

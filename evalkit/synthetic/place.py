@@ -422,12 +422,6 @@ def make_place(
     settings = _settings(cfg, programme, panel.effects, months, int(enrolled.sum()))
     if validate:
         place = Place.from_tables(tables, settings)
-        # Validation leaves each table's spreadsheet row numbers in ``attrs`` (an
-        # array); pandas compares attrs on join/merge, which fails for arrays of
-        # different lengths. Synthetic rows are never excluded (row = index + 2),
-        # so drop them: joins of the place's tables then work.
-        for df in place.tables.values():
-            df.attrs.pop("rownum", None)
     else:
         raw = dict(settings)
         raw["data"] = {t: f"<{t}>" for t in tables}
@@ -446,7 +440,6 @@ def make_place(
 def _typed_small(df: pd.DataFrame, table: str) -> pd.DataFrame:
     """Type a small table exactly as validation does, by validating it (milliseconds)."""
     typed, _ = validate_table(df, table)
-    typed.attrs.pop("rownum", None)
     return typed
 
 
