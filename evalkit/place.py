@@ -451,9 +451,25 @@ class Place:
                          name="pilot_start").astype("datetime64[ns]")
 
     def provenance(self) -> pd.DataFrame:
-        """Input files with sizes and SHA-256 hashes."""
-        return pd.DataFrame([s.model_dump() for s in self.sources],
-                            columns=["table", "path", "sha256", "bytes"])
+        """Input files with sizes and SHA-256 hashes.
+
+        For a place built in memory (no files), each table's fingerprint is the
+        SHA-256 of its row hashes (:func:`pandas.util.hash_pandas_object`), so
+        the same tables always give the same fingerprint.
+        """
+        cols = ["table", "path", "sha256", "bytes"]
+        if self.sources:
+            return pd.DataFrame([s.model_dump() for s in self.sources], columns=cols)
+        import hashlib
+
+        rows = []
+        for name, df in self.tables.items():
+            data = pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes()
+            head = ",".join(map(str, df.columns)).encode()
+            rows.append({"table": name, "path": "<in memory>",
+                         "sha256": hashlib.sha256(head + data).hexdigest(),
+                         "bytes": len(head) + len(data)})
+        return pd.DataFrame(rows, columns=cols)
 
     def __repr__(self) -> str:
         parts = ", ".join(f"{k}={len(v):,}" for k, v in self.tables.items())
