@@ -57,6 +57,10 @@ def run_jupyter_book(book_dir: Path, *, builder: str = "html", progress: bool = 
     full_env = dict(os.environ)
     full_env.update(env or {})
     full_env.setdefault("MPLBACKEND", "Agg")
+    # The chapters' kernel must import the same evalkit as this process.
+    pkg_root = str(Path(__file__).resolve().parents[2])
+    full_env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (pkg_root, full_env.get("PYTHONPATH", "")) if p)
     full_env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
     log_file = log_file or (book_dir.parent / f"jupyter-book-{builder}.log")
     lines: list[str] = []

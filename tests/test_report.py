@@ -1,0 +1,119 @@
+"""The published report: the demo book and a templates place build, offline and leak-free.
+
+The demo book is built once per test session (it is the expensive part); the
+tests then read the built HTML and CSV downloads, never re-running the
+analyses, and compare them with the result objects the build kept.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from evalkit.place import load_place
+from evalkit.report import build_report, external_urls
+from evalkit.report.build import ReportBuildError
+from evalkit.templates import template_dir
+
+
+@pytest.fixture(scope="session")
+def demo_build(tmp_path_factory):
+    from evalkit.synthetic import make_place
+
+    out = tmp_path_factory.mktemp("demo-report")
+    place = make_place().place
+    return build_report(place, out, demo=True, progress=False)
+
+
+@pytest.fixture(scope="session")
+def templates_build(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tplace")
+    shutil.copytree(template_dir(), folder, dirs_exist_ok=True)
+    place = load_place(folder / "place.yml")
+    return build_report(place, folder / "out", progress=False)
+
+
+def _html(build, page: str) -> str:
+    return (build.html_dir / page).read_text(encoding="utf-8")
+
+
+def _text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_demo_book_builds_every_chapter(demo_build):
+    for page in ("index.html", "methods-and-data.html", "glossary.html"):
+        assert (demo_build.html_dir / page).exists(), page
+    assert "built-in demonstration place" in _text(_html(demo_build, "index.html"))
+
+
+def test_book_loads_nothing_from_the_web(demo_build):
+    assert external_urls(demo_build.html_dir) == []
+    for page in demo_build.html_dir.glob("*.html"):
+        assert "unpkg.com" not in page.read_text(encoding="utf-8")
+
+
+def test_row_accounting_matches_the_place(demo_build):
+    ctx = demo_build.context
+    csv = pd.read_csv(demo_build.html_dir / "_static" / "downloads" / "row_accounting.csv")
+    read = csv[csv["Rows"] == "read"].set_index("Table")["Number of rows"]
+    expected = ctx.accounting[ctx.accounting["status"] == "read"].set_index("table")["rows"]
+    assert read.to_dict() == expected.to_dict()
+    page = _text(_html(demo_build, "methods-and-data.html"))
+    assert f"{int(expected['events']):,}" in page
+
+
+def test_provenance_is_recorded(demo_build):
+    page = _text(_html(demo_build, "methods-and-data.html"))
+    assert "SHA-256" in page and "random seed" in page
+    assert demo_build.context.versions["evalkit"] in page
+    for sha in demo_build.context.provenance["sha256"]:
+        assert sha in page
+
+
+def test_every_download_has_a_disclosure_sidecar(demo_build):
+    downloads = demo_build.html_dir / "_static" / "downloads"
+    csvs = sorted(downloads.glob("*.csv"))
+    assert csvs
+    for f in csvs:
+        assert Path(str(f) + ".disclosure.json").exists(), f.name
+
+
+def test_leak_scan_ran_and_passed(demo_build):
+    scan = (demo_build.out_dir / "disclosure-scan.txt").read_text()
+    assert "0 finding(s)" in scan
+
+
+def test_templates_place_builds_a_book(templates_build):
+    assert templates_build.index.exists()
+    page = _text(templates_build.index.read_text(encoding="utf-8"))
+    assert "Exampletown" in page
+
+
+def test_pdf_without_chromium_says_how_to_install(monkeypatch, templates_build, tmp_path):
+    import evalkit.report.build as b
+
+    monkeypatch.setattr(b, "find_chromium", lambda: None)
+    with pytest.raises(ReportBuildError, match="apt install chromium"):
+        b.print_pdf(templates_build.index, tmp_path / "x.pdf")
+
+
+def test_a_planted_leak_fails_the_build(tmp_path, monkeypatch):
+    """A chapter that prints a person identifier makes the leak scan fail the build."""
+    import evalkit.report.main as m
+
+    folder = tmp_path / "place"
+    shutil.copytree(template_dir(), folder)
+    place = load_place(folder / "place.yml")
+    template = tmp_path / "template"
+    shutil.copytree(m.book_template_dir(), template)
+    glossary = template / "glossary.md"
+    glossary.write_text(glossary.read_text() + "\nThe person P0000004 told us a lot.\n")
+    monkeypatch.setattr(m, "book_template_dir", lambda: template)
+    with pytest.raises(ReportBuildError, match="leak scan"):
+        build_report(place, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out" / "html").exists()
