@@ -49,19 +49,23 @@ Step = Callable[[Place, ReportContext, Publisher], Section]
 def step_data(place: Place, ctx: ReportContext, pub: Publisher) -> Section:
     """Methods and data: sources, row accounting, provenance, settings."""
     sec = Section("data", "Methods and data")
-    acc = place.accounting.to_frame()
-    acc = acc[["table", "file", "status", "reason", "rows"]].rename(columns={
-        "table": "Table", "file": "File", "status": "Rows", "reason": "Reason",
-        "rows": "Number of rows"})
+    rows = []
+    for a in place.accounting:
+        reasons = "; ".join(f"{n:,} {r}" for r, n in a.exclusions.items()) or "none"
+        rows.append({"Table": a.table, "File": a.file or "", "Rows read": a.read,
+                     "Rows used": a.used, "Rows excluded": a.excluded,
+                     "Why excluded": reasons})
+    acc = pd.DataFrame(rows)
     pub.table("row_accounting", acc, title="Every input row: read, used or excluded, and why",
-              chapter="data", other=["Number of rows"],
+              chapter="data", other=["Rows read", "Rows used", "Rows excluded"],
+              formats={c: "{:,.0f}" for c in ("Rows read", "Rows used", "Rows excluded")},
               notes=["Counts of records (rows) in the input files, not of people."])
     prov = place.provenance()
     if len(prov):
         prov = prov.rename(columns={"table": "Table", "path": "File", "sha256": "SHA-256",
                                     "bytes": "Size (bytes)"})
         pub.table("provenance_files", prov, title="Input files and their SHA-256 fingerprints",
-                  chapter="data", other=["Size (bytes)"])
+                  chapter="data", other=["Size (bytes)"], formats={"Size (bytes)": "{:,.0f}"})
     vers = pd.DataFrame(sorted(ctx.versions.items()), columns=["Package", "Version"])
     pub.table("provenance_versions", vers, title="Software versions", chapter="data")
     sec.headline["tables_loaded"] = len(place.tables)
