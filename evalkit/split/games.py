@@ -754,6 +754,79 @@ class ServiceModel:
             out[s:e] = shapley_table(vals)
         return out
 
+    @staticmethod
+    def nucleolus_draws(fixed: Any, variable: Any, standalone: Any) -> np.ndarray:
+        """Exact nucleolus payments of the service-model cost game, vectorised over draws.
+
+        The savings game ``s(S) = a(S) - c(S) = max(0, w(S) - fixed)`` with
+        ``w_i = a_i - min(v_i, a_i)`` is the bankruptcy game with claims ``w``
+        and estate ``w(N) - fixed``, whose nucleolus is the Talmud rule
+        (Aumann & Maschler 1985); payments are ``a_i`` minus the savings
+        awarded. The game is convex (bankruptcy games are), so this is also the
+        prenucleolus and the least core's nucleolus point. Closed form, no
+        linear programmes: any number of partners and draws.
+
+        Parameters
+        ----------
+        fixed : array (...)
+        variable, standalone : array (..., n)
+
+        Returns
+        -------
+        ndarray (..., n)
+            Payments adding up to each draw's ``c(N)``.
+
+        Examples
+        --------
+        >>> ServiceModel.nucleolus_draws(100, [10, 20], [80, 90]).tolist()
+        [60.0, 70.0]
+        """
+        from .solutions import talmud
+
+        a = np.asarray(standalone, dtype=float)
+        u = np.minimum(np.asarray(variable, dtype=float), a)
+        w = a - u
+        estate = w.sum(axis=-1) - np.asarray(fixed, dtype=float)
+        return a - talmud(estate, w)
+
+    @staticmethod
+    def core_excess(x: Any, fixed: Any, variable: Any, standalone: Any
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """The most-violated group of a split in the service-model game, in closed form.
+
+        For ``c(S) = min(a(S), fixed + sum_{i in S} min(v_i, a_i))`` the excess
+        ``x(S) - c(S)`` is the larger of ``(x - a)(S)`` and
+        ``(x - min(v, a))(S) - fixed``, each additive over members, so the
+        largest excess over every proper group is found in ``O(n)``: the sum of
+        the positive terms (or the best single partner when none is positive;
+        all but the weakest when all are). Vectorised over leading axes
+        (draws, years); stand-alone costs may be ``inf`` (no alternative).
+
+        Returns
+        -------
+        excess : ndarray (...)
+            ``max_S x(S) - c(S)`` over groups other than nobody and everyone;
+            positive = that group pays more than it would on its own.
+        worst : ndarray of bool (..., n)
+            Membership of the group attaining it.
+
+        Examples
+        --------
+        >>> e, s = ServiceModel.core_excess([90, 40], 100, [10, 20], [80, 90])
+        >>> float(e), s.tolist()
+        (10.0, [True, False])
+        """
+        xa = np.asarray(x, dtype=float)
+        a = np.asarray(standalone, dtype=float)
+        b = np.minimum(np.asarray(variable, dtype=float), a)
+        f = np.asarray(fixed, dtype=float)
+        with np.errstate(invalid="ignore"):
+            e1, m1 = _best_proper_subset(xa - a)
+            e2, m2 = _best_proper_subset(xa - b)
+        e2 = e2 - f
+        first = e1 >= e2
+        return np.where(first, e1, e2), np.where(first[..., None], m1, m2)
+
     def cost_game(self) -> Game:
         """The cost game ``c(S)`` (see the class notes)."""
         fixed, var, alone = self.fixed, self.variable, self.standalone
@@ -787,6 +860,28 @@ def read_coalition_table(path: str, players: Sequence[str], *, kind: GameKind | 
 
 
 # --------------------------------------------------------------------- helpers
+def _best_proper_subset(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Largest ``d(S)`` over proper, non-empty ``S`` and its membership (last axis)."""
+    n = d.shape[-1]
+    pos = d > 0
+    k = pos.sum(axis=-1)
+    total = np.where(pos, d, 0.0).sum(axis=-1)
+    best_one = np.argmax(d, axis=-1)
+    worst_one = np.argmin(d, axis=-1)
+    idx = np.arange(n)
+    one = idx == best_one[..., None]
+    all_but = idx != worst_one[..., None]
+    none_pos = k == 0
+    all_pos = k == n
+    value = np.where(none_pos, np.max(d, axis=-1),
+                     np.where(all_pos, total - np.min(d, axis=-1), total))
+    member = np.where(none_pos[..., None], one, np.where(all_pos[..., None], all_but, pos))
+    if n < 2:
+        value = np.full(value.shape, -np.inf)
+        member = np.zeros(member.shape, dtype=bool)
+    return value, member
+
+
 def _check_players(players: Sequence[str]) -> tuple[str, ...]:
     if isinstance(players, str) or not isinstance(players, Iterable):
         raise InputError("players: expected a list of partner names.")
