@@ -790,8 +790,9 @@ class ServiceModel:
         return a - talmud(estate, w)
 
     @staticmethod
-    def core_excess(x: Any, fixed: Any, variable: Any, standalone: Any
-                    ) -> tuple[np.ndarray, np.ndarray]:
+    def core_excess(x: Any, fixed: Any, variable: Any, standalone: Any, *,
+                    members: bool = True, grand: bool = False, axis: int = -1
+                    ) -> tuple[np.ndarray, np.ndarray | None]:
         """The most-violated group of a split in the service-model game, in closed form.
 
         For ``c(S) = min(a(S), fixed + sum_{i in S} min(v_i, a_i))`` the excess
@@ -802,13 +803,28 @@ class ServiceModel:
         all but the weakest when all are). Vectorised over leading axes
         (draws, years); stand-alone costs may be ``inf`` (no alternative).
 
+        Parameters
+        ----------
+        x, variable, standalone : array (..., n)
+            Payments, variable and stand-alone costs (broadcasting).
+        fixed : array (...)
+        members : bool, default True
+            Also return the group's membership (slower; skip when only the
+            excess is needed).
+        grand : bool, default False
+            Include the whole group (``x(N) - c(N)``) in the maximum.
+        axis : int, default -1
+            The partners' axis of ``x``, ``variable`` and ``standalone``
+            (``fixed`` has that axis removed).
+
         Returns
         -------
-        excess : ndarray (...)
-            ``max_S x(S) - c(S)`` over groups other than nobody and everyone;
-            positive = that group pays more than it would on its own.
-        worst : ndarray of bool (..., n)
-            Membership of the group attaining it.
+        excess : ndarray
+            ``max_S x(S) - c(S)`` over groups other than nobody (and, unless
+            ``grand``, everyone); positive = that group pays more than it would
+            on its own.
+        worst : ndarray of bool, or None
+            Membership of the group attaining it (partners on ``axis``).
 
         Examples
         --------
@@ -821,11 +837,22 @@ class ServiceModel:
         b = np.minimum(np.asarray(variable, dtype=float), a)
         f = np.asarray(fixed, dtype=float)
         with np.errstate(invalid="ignore"):
-            e1, m1 = _best_proper_subset(xa - a)
-            e2, m2 = _best_proper_subset(xa - b)
-        e2 = e2 - f
-        first = e1 >= e2
-        return np.where(first, e1, e2), np.where(first[..., None], m1, m2)
+            d1 = xa - a
+            d2 = xa - b
+            e1, m1 = _best_proper_subset(d1, members, axis)
+            e2, m2 = _best_proper_subset(d2, members, axis)
+            e2 = e2 - f
+            if grand:
+                g = np.maximum(d1.sum(axis=axis), d2.sum(axis=axis) - f)
+        exc = np.maximum(e1, e2)
+        worst = None
+        if members:
+            worst = np.where(np.expand_dims(e1 >= e2, axis), m1, m2)
+        if grand:
+            if members:
+                worst = np.where(np.expand_dims(g > exc, axis), True, worst)
+            exc = np.maximum(exc, g)
+        return exc, worst
 
     def cost_game(self) -> Game:
         """The cost game ``c(S)`` (see the class notes)."""
@@ -860,25 +887,27 @@ def read_coalition_table(path: str, players: Sequence[str], *, kind: GameKind | 
 
 
 # --------------------------------------------------------------------- helpers
-def _best_proper_subset(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Largest ``d(S)`` over proper, non-empty ``S`` and its membership (last axis)."""
-    n = d.shape[-1]
-    pos = d > 0
-    k = pos.sum(axis=-1)
-    total = np.where(pos, d, 0.0).sum(axis=-1)
-    best_one = np.argmax(d, axis=-1)
-    worst_one = np.argmin(d, axis=-1)
-    idx = np.arange(n)
-    one = idx == best_one[..., None]
-    all_but = idx != worst_one[..., None]
-    none_pos = k == 0
-    all_pos = k == n
-    value = np.where(none_pos, np.max(d, axis=-1),
-                     np.where(all_pos, total - np.min(d, axis=-1), total))
-    member = np.where(none_pos[..., None], one, np.where(all_pos[..., None], all_but, pos))
+def _best_proper_subset(d: np.ndarray, members: bool = True, axis: int = -1
+                        ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Largest ``d(S)`` over proper, non-empty ``S`` (partners on ``axis``) and its membership."""
+    n = d.shape[axis]
     if n < 2:
-        value = np.full(value.shape, -np.inf)
-        member = np.zeros(member.shape, dtype=bool)
+        shape = np.delete(np.array(d.shape), axis)
+        return np.full(tuple(shape), -np.inf), (np.zeros(d.shape, dtype=bool) if members
+                                                else None)
+    mx = d.max(axis=axis)
+    mn = d.min(axis=axis)
+    total = np.maximum(d, 0.0).sum(axis=axis)
+    none_pos = mx <= 0
+    all_pos = mn > 0
+    value = np.where(none_pos, mx, np.where(all_pos, total - mn, total))
+    if not members:
+        return value, None
+    idx = np.arange(n).reshape([-1 if k == (axis % d.ndim) else 1 for k in range(d.ndim)])
+    one = idx == np.expand_dims(np.argmax(d, axis=axis), axis)
+    all_but = idx != np.expand_dims(np.argmin(d, axis=axis), axis)
+    member = np.where(np.expand_dims(none_pos, axis), one,
+                      np.where(np.expand_dims(all_pos, axis), all_but, d > 0))
     return value, member
 
 
