@@ -155,7 +155,7 @@ def _inputs(sc: Any, result: Any) -> list[tuple[str, pd.DataFrame, str]]:
 
     rules = _rules(sc, pdf)
     blocks.append(("Rules", pd.DataFrame({
-        "rule": [r.text for r in rules], "label": [r.label for r in rules],
+        "rule": [r.given for r in rules], "label": [r.label for r in rules],
         "in plain English": [RULE_TEXT.get(r.name, "") for r in rules]}),
         "One rule per row, as in evalkit.split (equal, proportional:COLUMN, shapley...)."))
     if model is not None:

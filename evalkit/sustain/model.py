@@ -557,8 +557,9 @@ def _prepare_benefits(sc: Scenario, names: list[str], horizon: int, labels: list
 @dataclass
 class _Rule:
     spec: RuleSpec
-    text: str
+    text: str          # resolved, e.g. "proportional:caseload"
     label: str
+    given: str = ""    # as written, e.g. "proportional" (follows the driver setting)
 
     @property
     def name(self) -> str:
@@ -950,7 +951,7 @@ def _rules(sc: Scenario, pdf: pd.DataFrame) -> list[_Rule]:
         spec = parse_rule(raw)
         label = "Fixed shares" if spec.name == "fixed" and spec.column == "fixed_share" \
             else spec.label
-        out.append(_Rule(spec, raw, label))
+        out.append(_Rule(spec, raw, label, str(text).strip()))
     keys = [r.spec.key for r in out]
     if len(set(keys)) != len(keys):
         raise InputError("rules: a rule is listed twice.")
@@ -1193,7 +1194,9 @@ def _breakeven(eng: _Engine, rules: list[_Rule], B: np.ndarray, sc: Scenario, to
     place = pv_gap / total_b if total_b > 0 else (0.0 if pv_gap <= tol else np.inf)
     rows = []
     for r in rules:
-        if not r.uses_model_benefits:
+        if r.name != "scrb":
+            # Payments do not change when every benefit is scaled by f > 0 (beneficiary
+            # pays shares are ratios of benefits), so NPV_i(f) = f PVB_i - PVpay_i.
             pay = np.broadcast_to(eng.payments(r, B[None]), (1,) + B.shape)[0]
             pvp = pay @ df
             f = np.where(pvb > 0, pvp / np.where(pvb > 0, pvb, 1.0),
@@ -1205,7 +1208,7 @@ def _breakeven(eng: _Engine, rules: list[_Rule], B: np.ndarray, sc: Scenario, to
                          if r.name != "beneficiary_pays" else
                          "exact (shares do not change when every benefit is scaled)"})
         else:
-            f, who = _bisect_breakeven(eng, r, B, tol)
+            f, who = _bisect_breakeven(eng, r, B, 1e-9 * max(1.0, pv_gap))
             rows.append({"rule": r.label, "fraction": f, "binding": who,
                          "method": "scan and bisection (payments depend on the benefits)"})
     return {"rules": rows, "place": place, "pv_gap": pv_gap, "pv_benefit": total_b}
