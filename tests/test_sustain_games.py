@@ -24,6 +24,7 @@ from evalkit.split import (
     ServiceModel,
     core_check,
     core_excess_table,
+    least_core,
     nucleolus,
     prenucleolus,
     scrb,
@@ -63,8 +64,9 @@ def test_service_model_nucleolus_is_the_lp_nucleolus(n, seed):
     g = ServiceModel([f"P{i}" for i in range(n)], F, v, a).cost_game()
     closed = ServiceModel.nucleolus_draws(F, v, a)
     np.testing.assert_allclose(closed, nucleolus(g).amounts, atol=1e-6)
-    # convex game: the prenucleolus is the nucleolus
+    # convex game: the prenucleolus and the least core's point are the nucleolus
     np.testing.assert_allclose(closed, prenucleolus(g).amounts, atol=1e-6)
+    np.testing.assert_allclose(closed, least_core(g).amounts, atol=1e-6)
     assert core_check(g, closed, tol=1e-6).in_core
 
 

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..money import Adjustments, normalise_price_year
+from ..money import Adjustments, _financial_year_labels, normalise_price_year
 
 __all__ = ["write_workbook", "read_workbook", "INPUT_BLOCKS"]
 
@@ -133,8 +133,12 @@ def _inputs(sc: Any, result: Any) -> list[tuple[str, pd.DataFrame, str]]:
         "meaning": [_SETTINGS_HELP[k] for k, _ in settings]}),
         "Edit the values; keep the setting names.")]
     yrs = pd.DataFrame({"year": np.arange(horizon)})
-    labels = result.financial_years if result is not None else [
-        f"Year {t}" for t in range(horizon)]
+    if result is not None:
+        labels = result.financial_years
+    elif sc.first_year:
+        labels = _financial_year_labels(sc.first_year, horizon)
+    else:
+        labels = [f"Year {t}" for t in range(horizon)]
     yrs["financial_year"] = labels
     if scalar:
         yrs["running_cost"] = None

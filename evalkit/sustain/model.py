@@ -109,9 +109,6 @@ RULE_TEXT: dict[str, str] = {
            "could argue for (Tijs 1981).",
 }
 
-#: Rules whose payments are re-evaluated in each Monte Carlo draw (they use the benefits).
-BENEFIT_RULES = ("beneficiary_pays", "scrb")
-
 _COUNT = ("cashable", "fiscal")
 _SENS_KEYS = ("effect", "unit_costs", "running_cost", "discount_rate", "drop_off",
               "cashable_share")
@@ -963,10 +960,6 @@ def _rules(sc: Scenario, pdf: pd.DataFrame) -> list[_Rule]:
 # ---------------------------------------------------------------------------
 # evaluation
 # ---------------------------------------------------------------------------
-def _npv(net: np.ndarray, df: np.ndarray) -> np.ndarray:
-    return net @ df
-
-
 def _payback(cum_disc: np.ndarray, tol: float) -> np.ndarray:
     """First year from which the cumulative discounted net position stays >= 0 (-1 if never)."""
     ok = cum_disc >= -tol

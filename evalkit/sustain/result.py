@@ -241,22 +241,22 @@ class SustainResult:
         fy = self.financial_years
         return [
             ("Scenario", str(sc.name)),
-            ("Years", f"{fy[0]} to {fy[-1]} ({len(self.years)})"),
+            ("Years", f"{len(self.years)} ({fy[0]} on)"),
             ("PV of costs", format_gbp(h["pv_cost"])),
             ("PV of grant", format_gbp(h["pv_grant"])),
             ("PV of funding gap", format_gbp(h["pv_gap"])),
-            ("First year with a gap", h["first_gap_year"] or "none"),
-            ("Benefits counted", "cashable savings" if h["count"] == "cashable"
-             else "all fiscal benefits"),
+            ("First year of gap", h["first_gap_year"] or "none"),
+            ("Benefits counted", "cashable only" if h["count"] == "cashable"
+             else "all fiscal"),
             ("PV of benefits", format_gbp(h["pv_benefit"])),
             ("Place NPV", format_gbp(h["place_npv"])),
-            ("P(place breaks even)", f"{h['p_place']:.0%}"),
-            ("Break-even effect", _frac(h["place_breakeven"]) + " of the estimate"),
+            ("P(place pays back)", f"{h['p_place']:.0%}"),
+            ("Break-even effect", _frac(h["place_breakeven"]) + " of estimate"),
             ("Draws", f"{self.n_draws:,}"),
             ("Discounting", "Green Book" if h["discount"] == "standard"
              else str(h["discount"])),
             ("Game", {"service": "service model", "table": "coalition table",
-                      None: "none (game rules not computed)"}[h["game"]]),
+                      None: "none"}[h["game"]]),
         ]
 
     def summary(self) -> Summary:
