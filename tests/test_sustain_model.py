@@ -126,7 +126,14 @@ def test_beneficiary_pays_by_hand(hand):
     share = pvb / pvb.sum()
     for i, p in enumerate("ABC"):
         t = _cells(hand, "Beneficiary pays", p)
-        np.testing.assert_allclose(t["contribution"], share[i] * GAP, rtol=1e-12)
+        pay = share[i] * GAP                  # e.g. A: 50.13% of 0, 40,000, 100,000, 100,000
+        np.testing.assert_allclose(t["contribution"], pay, rtol=1e-12)
+        np.testing.assert_allclose(t["net"], BEN[i] - pay, atol=1e-9)
+        np.testing.assert_allclose(t["cumulative_net"], np.cumsum(BEN[i] - pay), atol=1e-9)
+        np.testing.assert_allclose(t["discounted_net"], (BEN[i] - pay) * DF, atol=1e-9)
+        np.testing.assert_allclose(t["cumulative_discounted_net"],
+                                   np.cumsum((BEN[i] - pay) * DF), atol=1e-9)
+    assert share[0] == pytest.approx(120_758.18 / 240_873.95, abs=1e-7)   # 0.501334
     o = hand.to_frame("options").set_index(["rule", "partner"])
     # everyone gets the same return per pound: NPV_i = PVB_i (1 - PV gap / PV benefits)
     pv_gap = GAP @ DF          # 38,647.34 + 93,351.07 + 90,194.27 = 222,192.68

@@ -246,6 +246,8 @@ def _value(v: Any) -> Any:
 
 def _money_col(name: str) -> bool:
     n = name.lower()
+    if n in ("budget", "cap"):
+        return True
     return any(h in n for h in ("cost", "grant", "benefit", "gap", "contribution", "npv", "net",
                                 "surplus", "excess", "pv_", "optimism_bias"))
 
