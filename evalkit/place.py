@@ -199,10 +199,43 @@ class SplitSettings(_Model):
                                            description="Partner -> negotiated share (sum 1).")
 
 
+class SustainEffect(_Model):
+    """One effect estimate for the sustainability model (until the report supplies them)."""
+
+    estimate: float = Field(..., description="Change per treated person per period.")
+    se: float = Field(0.0, ge=0, description="Its standard error.")
+
+
 class SustainSettings(_Model):
-    """Monte Carlo settings for the sustainability model."""
+    """Monte Carlo settings for the sustainability model (see evalkit.sustain)."""
 
     draws: int = Field(2000, ge=1)
+    effects: dict[str, SustainEffect] = Field(
+        default_factory=dict,
+        description="Measure -> {estimate, se}; used when no effects file is given.")
+    benefits: Literal["cashable", "fiscal"] = Field(
+        "cashable", description="Benefits counted against contributions: cashable savings, "
+        "or all fiscal benefits.")
+    benefit_years: int = Field(1, ge=1, description="Years each cohort keeps benefiting.")
+    grant_as: Literal["amounts", "shares"] = Field(
+        "amounts", description="programme.grant in pounds, or as shares of each year's cost.")
+    shares_follow: Literal["each_draw", "expected"] = Field(
+        "each_draw", description="Recompute benefit-based splits in each Monte Carlo draw, "
+        "or fix them at the expected benefits.")
+    sensitivity: dict[str, tuple[float, float]] = Field(
+        default_factory=dict,
+        description="Tornado low/high values: effect, unit_costs, running_cost, "
+        "discount_rate, drop_off, cashable_share.")
+
+    @field_validator("sensitivity")
+    @classmethod
+    def _sens_keys(cls, v: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        known = ("effect", "unit_costs", "running_cost", "discount_rate", "drop_off",
+                 "cashable_share")
+        bad = sorted(set(v) - set(known))
+        if bad:
+            raise ValueError(f"unknown input(s) {bad}; the inputs are {', '.join(known)}")
+        return v
 
 
 class DisclosureSettings(_Model):

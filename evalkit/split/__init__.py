@@ -38,6 +38,7 @@ from .options import RuleSpec, SplitOptions, parse_rule, read_partners, split_op
 from .properties import (
     CoreCheck,
     core_check,
+    core_excess_table,
     individual_rationality,
     kohlberg_check,
     partner_lines,
@@ -59,9 +60,11 @@ from .solutions import (
     nucleolus,
     prenucleolus,
     scrb,
+    scrb_amounts,
     shapley,
     shapley_sample,
     shapley_table,
+    talmud,
     tau,
 )
 
@@ -83,6 +86,8 @@ __all__ = [
     "prenucleolus",
     "least_core",
     "scrb",
+    "scrb_amounts",
+    "talmud",
     "tau",
     "airport_rule",
     "equal",
@@ -95,6 +100,7 @@ __all__ = [
     "allocate",
     "CoreCheck",
     "core_check",
+    "core_excess_table",
     "individual_rationality",
     "kohlberg_check",
     "partner_lines",

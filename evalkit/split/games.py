@@ -754,6 +754,106 @@ class ServiceModel:
             out[s:e] = shapley_table(vals)
         return out
 
+    @staticmethod
+    def nucleolus_draws(fixed: Any, variable: Any, standalone: Any) -> np.ndarray:
+        """Exact nucleolus payments of the service-model cost game, vectorised over draws.
+
+        The savings game ``s(S) = a(S) - c(S) = max(0, w(S) - fixed)`` with
+        ``w_i = a_i - min(v_i, a_i)`` is the bankruptcy game with claims ``w``
+        and estate ``w(N) - fixed``, whose nucleolus is the Talmud rule
+        (Aumann & Maschler 1985); payments are ``a_i`` minus the savings
+        awarded. The game is convex (bankruptcy games are), so this is also the
+        prenucleolus and the least core's nucleolus point. Closed form, no
+        linear programmes: any number of partners and draws.
+
+        Parameters
+        ----------
+        fixed : array (...)
+        variable, standalone : array (..., n)
+
+        Returns
+        -------
+        ndarray (..., n)
+            Payments adding up to each draw's ``c(N)``.
+
+        Examples
+        --------
+        >>> ServiceModel.nucleolus_draws(100, [10, 20], [80, 90]).tolist()
+        [60.0, 70.0]
+        """
+        from .solutions import talmud
+
+        a = np.asarray(standalone, dtype=float)
+        u = np.minimum(np.asarray(variable, dtype=float), a)
+        w = a - u
+        estate = w.sum(axis=-1) - np.asarray(fixed, dtype=float)
+        return a - talmud(estate, w)
+
+    @staticmethod
+    def core_excess(x: Any, fixed: Any, variable: Any, standalone: Any, *,
+                    members: bool = True, grand: bool = False, axis: int = -1
+                    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The most-violated group of a split in the service-model game, in closed form.
+
+        For ``c(S) = min(a(S), fixed + sum_{i in S} min(v_i, a_i))`` the excess
+        ``x(S) - c(S)`` is the larger of ``(x - a)(S)`` and
+        ``(x - min(v, a))(S) - fixed``, each additive over members, so the
+        largest excess over every proper group is found in ``O(n)``: the sum of
+        the positive terms (or the best single partner when none is positive;
+        all but the weakest when all are). Vectorised over leading axes
+        (draws, years); stand-alone costs may be ``inf`` (no alternative).
+
+        Parameters
+        ----------
+        x, variable, standalone : array (..., n)
+            Payments, variable and stand-alone costs (broadcasting).
+        fixed : array (...)
+        members : bool, default True
+            Also return the group's membership (slower; skip when only the
+            excess is needed).
+        grand : bool, default False
+            Include the whole group (``x(N) - c(N)``) in the maximum.
+        axis : int, default -1
+            The partners' axis of ``x``, ``variable`` and ``standalone``
+            (``fixed`` has that axis removed).
+
+        Returns
+        -------
+        excess : ndarray
+            ``max_S x(S) - c(S)`` over groups other than nobody (and, unless
+            ``grand``, everyone); positive = that group pays more than it would
+            on its own.
+        worst : ndarray of bool, or None
+            Membership of the group attaining it (partners on ``axis``).
+
+        Examples
+        --------
+        >>> e, s = ServiceModel.core_excess([90, 40], 100, [10, 20], [80, 90])
+        >>> float(e), s.tolist()
+        (10.0, [True, False])
+        """
+        xa = np.asarray(x, dtype=float)
+        a = np.asarray(standalone, dtype=float)
+        b = np.minimum(np.asarray(variable, dtype=float), a)
+        f = np.asarray(fixed, dtype=float)
+        with np.errstate(invalid="ignore"):
+            d1 = xa - a
+            d2 = xa - b
+            e1, m1 = _best_proper_subset(d1, members, axis)
+            e2, m2 = _best_proper_subset(d2, members, axis)
+            e2 = e2 - f
+            if grand:
+                g = np.maximum(d1.sum(axis=axis), d2.sum(axis=axis) - f)
+        exc = np.maximum(e1, e2)
+        worst = None
+        if members:
+            worst = np.where(np.expand_dims(e1 >= e2, axis), m1, m2)
+        if grand:
+            if members:
+                worst = np.where(np.expand_dims(g > exc, axis), True, worst)
+            exc = np.maximum(exc, g)
+        return exc, worst
+
     def cost_game(self) -> Game:
         """The cost game ``c(S)`` (see the class notes)."""
         fixed, var, alone = self.fixed, self.variable, self.standalone
@@ -787,6 +887,30 @@ def read_coalition_table(path: str, players: Sequence[str], *, kind: GameKind | 
 
 
 # --------------------------------------------------------------------- helpers
+def _best_proper_subset(d: np.ndarray, members: bool = True, axis: int = -1
+                        ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Largest ``d(S)`` over proper, non-empty ``S`` (partners on ``axis``) and its membership."""
+    n = d.shape[axis]
+    if n < 2:
+        shape = np.delete(np.array(d.shape), axis)
+        return np.full(tuple(shape), -np.inf), (np.zeros(d.shape, dtype=bool) if members
+                                                else None)
+    mx = d.max(axis=axis)
+    mn = d.min(axis=axis)
+    total = np.maximum(d, 0.0).sum(axis=axis)
+    none_pos = mx <= 0
+    all_pos = mn > 0
+    value = np.where(none_pos, mx, np.where(all_pos, total - mn, total))
+    if not members:
+        return value, None
+    idx = np.arange(n).reshape([-1 if k == (axis % d.ndim) else 1 for k in range(d.ndim)])
+    one = idx == np.expand_dims(np.argmax(d, axis=axis), axis)
+    all_but = idx != np.expand_dims(np.argmin(d, axis=axis), axis)
+    member = np.where(np.expand_dims(none_pos, axis), one,
+                      np.where(np.expand_dims(all_pos, axis), all_but, d > 0))
+    return value, member
+
+
 def _check_players(players: Sequence[str]) -> tuple[str, ...]:
     if isinstance(players, str) or not isinstance(players, Iterable):
         raise InputError("players: expected a list of partner names.")

@@ -44,6 +44,7 @@ __all__ = [
     "kohlberg_check",
     "partner_lines",
     "coalition_sums",
+    "core_excess_table",
     "least_core_epsilon",
 ]
 
@@ -155,6 +156,49 @@ def core_check(game: Game, x: Any, tol: float | None = None) -> CoreCheck:
     k = int(np.argmax(exc))
     return CoreCheck(bool(exc[k] <= tol), game.coalition_name(int(masks[k])), float(exc[k]),
                      int(masks.size), 2 ** n - 2)
+
+
+def core_excess_table(values: Any, x: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Largest excess ``x(S) - c(S)`` over proper groups, for many cost tables at once.
+
+    The vectorised form of :func:`core_check` for complete tables (e.g. one per
+    Monte Carlo draw and year).
+
+    Parameters
+    ----------
+    values : array (..., 2**n)
+        Cost of every coalition by bitmask (``values[..., 0]`` ignored).
+    x : array (..., n)
+        Payments (leading axes broadcast with ``values``).
+
+    Returns
+    -------
+    excess : ndarray (...)
+        Positive = that group pays more than on its own (outside the core).
+    worst : ndarray of int (...)
+        Bitmask of the group attaining it.
+
+    Examples
+    --------
+    >>> e, m = core_excess_table([0, 8, 11, 15], [[9, 6], [7, 8]])
+    >>> e.tolist(), m.tolist()
+    ([1.0, -1.0], [1, 1])
+    """
+    c = np.asarray(values, dtype=float)
+    xa = np.asarray(x, dtype=float)
+    n = xa.shape[-1]
+    if c.shape[-1] != 2 ** n:
+        raise InputError(f"values: expected 2**{n} = {2 ** n} coalition values on the last "
+                         f"axis, got {c.shape[-1]}.")
+    if n < 2:
+        shape = np.broadcast_shapes(c.shape[:-1], xa.shape[:-1])
+        return np.full(shape, -np.inf), np.zeros(shape, dtype=np.int64)
+    sums = np.zeros(xa.shape[:-1] + (1,))
+    for i in range(n):
+        sums = np.concatenate([sums, sums + xa[..., i:i + 1]], axis=-1)
+    exc = (sums - c)[..., 1:-1]
+    k = np.argmax(exc, axis=-1)
+    return np.take_along_axis(exc, k[..., None], axis=-1)[..., 0], (k + 1).astype(np.int64)
 
 
 def least_core_epsilon(game: Game) -> tuple[float, bool]:

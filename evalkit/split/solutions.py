@@ -72,6 +72,8 @@ __all__ = [
     "least_core",
     "least_core_value",
     "scrb",
+    "scrb_amounts",
+    "talmud",
     "tau",
     "airport_rule",
     "sequential_lp",
@@ -607,18 +609,110 @@ def scrb(game: Game, benefit: Any = None) -> Allocation:
                      + "; their remaining benefit is set to zero.")
         rem = np.maximum(rem, 0.0)
     nsc = c - sep.sum()
-    if rem.sum() <= 0:
-        if abs(nsc) > 1e-9 * max(1.0, abs(c)):
-            raise InputError("SCRB is not defined for this game: no partner has a positive "
-                             "remaining benefit, so the non-separable cost "
-                             f"({nsc:,.2f}) cannot be shared in proportion to them.")
-        x = sep
-    else:
-        x = sep + nsc * rem / rem.sum()
+    x = scrb_amounts(c, c_minus, c_alone, None if benefit is None else b)
+    if not np.all(np.isfinite(x)):
+        raise InputError("SCRB is not defined for this game: no partner has a positive "
+                         "remaining benefit, so the non-separable cost "
+                         f"({nsc:,.2f}) cannot be shared in proportion to them.")
     amounts = x if game.kind == "cost" else -x
     return Allocation("scrb", game.players, game.kind, amounts,
                       details={"separable": sign * sep, "remaining_benefit": rem,
                                "non_separable": sign * nsc}, notes=notes)
+
+
+def scrb_amounts(grand: Any, without: Any, alone: Any, benefit: Any = None) -> np.ndarray:
+    """SCRB payments from ``c(N)``, ``c(N - i)`` and ``c(i)``, vectorised over draws.
+
+    The arithmetic of :func:`scrb` for cost games, for many games at once
+    (e.g. one per Monte Carlo draw and year): separable cost
+    ``SC_i = c(N) - c(N - i)``, remaining benefit
+    ``r_i = max(0, min(c(i), b_i) - SC_i)`` and
+    ``x_i = SC_i + r_i / sum(r) * (c(N) - sum(SC))``.
+
+    Parameters
+    ----------
+    grand : array (...)
+        ``c(N)`` of each game.
+    without, alone : array (..., n)
+        ``c(N - i)`` and ``c(i)`` of each game.
+    benefit : array (..., n), optional
+        Each partner's benefit; the justifiable cost is ``min(c(i), b_i)``.
+
+    Returns
+    -------
+    ndarray (..., n)
+        Payments; a row is NaN where SCRB is undefined (no positive remaining
+        benefit but a non-zero non-separable cost).
+
+    Examples
+    --------
+    >>> scrb_amounts(15.0, [11.0, 8.0], [8.0, 11.0]).tolist()   # as scrb(): SC = (4, 7)
+    [6.0, 9.0]
+    >>> scrb_amounts([15.0, 15.0], [11.0, 8.0], [8.0, 11.0], [[8, 11], [4, 11]]).tolist()
+    [[6.0, 9.0], [4.0, 11.0]]
+    """
+    c = np.asarray(grand, dtype=float)
+    sep = c[..., None] - np.asarray(without, dtype=float)
+    just = np.asarray(alone, dtype=float)
+    if benefit is not None:
+        just = np.minimum(just, np.asarray(benefit, dtype=float))
+    rem = np.maximum(just - sep, 0.0)
+    nsc = c - sep.sum(axis=-1)
+    total = rem.sum(axis=-1)
+    pos = total > 0
+    share = np.divide(rem, total[..., None], out=np.zeros(rem.shape), where=pos[..., None])
+    x = sep + nsc[..., None] * share
+    bad = ~pos & (np.abs(nsc) > 1e-9 * np.maximum(1.0, np.abs(c)))
+    return np.where(bad[..., None], np.nan, x)
+
+
+def talmud(estate: Any, claims: Any) -> np.ndarray:
+    """The Talmud rule for dividing an estate among claims, vectorised over leading axes.
+
+    Aumann & Maschler (1985): if the estate is at most half the total claim,
+    divide it by constrained equal awards on the half-claims
+    (``x_i = min(d_i / 2, lam)``); otherwise each claimant gets half its claim
+    and the rest is divided so that the losses are equal, capped at the
+    half-claims (``x_i = d_i - min(d_i / 2, mu)``). It is the nucleolus of
+    the bankruptcy game ``v(S) = max(0, E - d(N - S))`` (Aumann & Maschler
+    1985, Theorem A), which is how :meth:`ServiceModel.nucleolus_draws`
+    uses it. The estate is clipped to ``[0, sum d]``.
+
+    Parameters
+    ----------
+    estate : array (...)
+    claims : array (..., n)
+        Non-negative claims.
+
+    Examples
+    --------
+    >>> [talmud(E, [100, 200, 300]).round(2).tolist() for E in (100, 200, 300)]
+    [[33.33, 33.33, 33.33], [50.0, 75.0, 75.0], [50.0, 100.0, 150.0]]
+    """
+    d = np.asarray(claims, dtype=float)
+    if np.any(d < 0) or not np.all(np.isfinite(d)):
+        raise InputError("claims: every claim must be a finite number >= 0.")
+    total = d.sum(axis=-1)
+    E = np.clip(np.asarray(estate, dtype=float), 0.0, total)
+    half = d / 2.0
+    low = E <= total / 2.0
+    amount = np.where(low, E, total - E)
+    m = _equal_awards(half, amount)
+    return np.where(low[..., None], m, d - m)
+
+
+def _equal_awards(caps: np.ndarray, amount: np.ndarray) -> np.ndarray:
+    """``min(caps_i, lam)`` with ``lam`` chosen so that the awards add up to ``amount``."""
+    n = caps.shape[-1]
+    s = np.sort(caps, axis=-1)
+    cs = np.cumsum(s, axis=-1)
+    # total awarded when lam reaches the j-th smallest cap: cs[j-1] + (n - j) s[j]
+    level = cs - s + (n - np.arange(n)) * s
+    j = np.sum(level < amount[..., None], axis=-1)
+    jc = np.minimum(j, n - 1)
+    below = np.take_along_axis(cs - s, jc[..., None], axis=-1)[..., 0]
+    lam = np.where(j >= n, np.inf, (amount - below) / (n - jc))
+    return np.minimum(caps, lam[..., None])
 
 
 def tau(game: Game, tol: float = 1e-9) -> Allocation:
