@@ -38,9 +38,9 @@ def _root(
 
 
 def _register_commands() -> None:
-    from .commands import disclosure, money, place, report, split, synth
+    from .commands import disclosure, money, place, report, split, sustain, synth
 
-    for module in (place, report, synth, money, split, disclosure):
+    for module in (place, report, synth, money, split, sustain, disclosure):
         module.register(app)
 
 

@@ -202,7 +202,13 @@ split:
   fixed_shares: {}
 
 sustain:
-  draws: 2000
+  draws: 2000             # Monte Carlo draws of the effect estimates
+  benefits: cashable      # count cashable savings against contributions (or: fiscal)
+  benefit_years: 1        # years each year's cohort keeps benefiting
+  grant_as: amounts       # programme.grant in pounds (or: shares of each year's cost)
+  shares_follow: each_draw  # benefit-based splits recomputed per draw (or: expected)
+  effects: {}             # used only without an evaluation, e.g. {ae_attendances: {estimate: -0.05, se: 0.015}}
+  sensitivity: {}         # tornado low/high, e.g. {discount_rate: [0.015, 0.05]}
 
 disclosure:               # always on; see the methods page of the report
   rule: nhs               # nhs: suppress 1-7, round to 5; ons: suppress under 10, round to 5

@@ -93,7 +93,7 @@ def format_value(value: Any, fmt: str = "num") -> str:
     Examples
     --------
     >>> format_value(1234567.4, "gbp"), format_value(0.1234, "pct"), format_value(12345, "count")
-    ('£1,234,567', '12.3%', '12,345')
+    ('£1.2 million', '12%', '12,345')
     """
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "not available"
