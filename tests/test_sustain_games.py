@@ -19,6 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from evalkit.errors import InputError
 from evalkit.split import (
     Game,
     ServiceModel,
@@ -273,3 +274,20 @@ def test_scrb_breakeven_by_bisection():
     below = sc.replace(benefits=ben * f * (1 - 1e-6)).run(progress=False, tornado=False).npv()
     assert at.min() >= -1e-3
     assert below.min() < 0
+
+
+def test_variable_costs_scale_down_in_ramp_up_years():
+    """variable_cost is the cost at full running: in a ramp-up year costing half the
+    peak, each partner's variable cost is half, and the fixed cost half too."""
+    p = pd.DataFrame({"partner": ["A", "B"], "standalone_cost": [300e3, 200e3],
+                      "variable_cost": [120e3, 80e3]})
+    sc = Scenario(partners=p, running_cost=[250_000, 500_000, 500_000], horizon=3,
+                  grant=[0], benefits=np.zeros((2, 3)), rules=["shapley"])
+    pdf, names = _partner_frame(sc)
+    eng = _Engine(sc, pdf, names, 3)
+    np.testing.assert_allclose(eng.variable[0], [60e3, 40e3])   # year 0: half the peak
+    np.testing.assert_allclose(eng.variable[1], [120e3, 80e3])
+    np.testing.assert_allclose(eng.fixed, [150e3, 300e3, 300e3])    # cost - variable
+    too_big = p.assign(variable_cost=[400e3, 200e3])                 # 600k > the 500k peak
+    with pytest.raises(InputError, match="variable_cost"):
+        _Engine(sc.replace(partners=too_big), *_partner_frame(sc.replace(partners=too_big)), 3)

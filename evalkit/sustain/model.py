@@ -653,7 +653,13 @@ class _Engine:
         a = sa[None, :] * infl[:, None] if sa is not None else np.full((T, n), np.inf)
         self.alone = a
         if self.game_kind == "service":
-            v = var[None, :] * infl[:, None]
+            # variable_cost is each partner's yearly cost at full running. In ramp-up
+            # years (running cost below its peak, in real terms) the service is
+            # smaller, so variable costs scale with the running cost.
+            real_cost = self.cost / infl
+            peak = float(real_cost.max()) if T else 0.0
+            ramp = np.minimum(1.0, real_cost / peak) if peak > 0 else np.zeros(T)
+            v = var[None, :] * (infl * ramp)[:, None]
             fixed = self.cost - v.sum(axis=1)
             if np.any(fixed < -1e-6 * np.maximum(1.0, self.cost)):
                 k = int(np.argmax(fixed < 0))
@@ -661,7 +667,7 @@ class _Engine:
                     f"variable_cost: the partners' variable costs add up to "
                     f"{v[k].sum():,.0f} in year {k}, more than the pilot's cost that year "
                     f"({self.cost[k]:,.0f}); the service model needs fixed cost = running cost "
-                    "- variable costs >= 0. Check the variable_cost column.")
+                    "- variable costs >= 0 at full running. Check the variable_cost column.")
             fixed = np.maximum(fixed, 0.0)
             extra = np.maximum(self.grant - fixed, 0.0)
             vn = v.sum(axis=1)

@@ -4,11 +4,12 @@
   housing association and a charity, with split drivers: ``budget`` (budget
   per resident x residents), ``caseload`` (in-scope people with any contact at
   the partner's organisations in the last 12 months of the panel),
-  ``variable_cost`` (the per-person running cost for each enrolled person on
-  that caseload: the cost of serving the partner's people within the shared
-  team) and ``standalone_cost`` (what a partner would pay a year to run its own
-  team for them: the fixed cost plus its variable cost; the sum over partners
-  exceeds the joint cost, so sharing is worth it).
+  ``variable_cost`` (the partner's share of the shared team's per-person
+  running cost, apportioned by its share of the enrolled caseload, so the
+  partners' variable costs add up to the programme's) and ``standalone_cost``
+  (what a partner would pay a year to run its own team for all its enrolled
+  people: the fixed cost plus the per-person cost for each; the sum over
+  partners exceeds the joint cost, so sharing is worth it).
 - **Organisations**: each event-log organisation and the partner that runs it.
 - **Unit costs**: rows of the sourced reference table
   (``unit_costs_gmca_ucd.csv``: GMCA Unit Cost Database v1.4 and others) in
@@ -117,11 +118,18 @@ def partners_table(cfg: SynthConfig, *, person: np.ndarray, day: np.ndarray,
     enrolled_caseload = np.bincount(pairs[enr] % len(names), minlength=len(names))
     kinds = [PARTNERS[n][0] for n in names]
     budget = [cfg.partner_budget_per_resident.get(n, 0.0) * cfg.n_people for n in names]
-    variable = cfg.programme_cost_per_person_gbp * enrolled_caseload
+    # Serving its own enrolled people alone, a partner pays the fixed cost plus the
+    # per-person cost for each of them. Together, people known to several partners
+    # are served once: the shared variable cost (per-person cost x people enrolled)
+    # is apportioned by each partner's share of the enrolled caseload.
+    alone_variable = cfg.programme_cost_per_person_gbp * enrolled_caseload
+    shared_total = cfg.programme_cost_per_person_gbp * float(enrolled.sum())
+    share = enrolled_caseload / max(enrolled_caseload.sum(), 1)
+    variable = shared_total * share
     out = pd.DataFrame({
         "partner": names, "kind": kinds, "budget": np.round(budget, 0),
         "caseload": caseload.astype(float),
-        "standalone_cost": np.round(cfg.programme_fixed_cost_gbp + variable, 0),
+        "standalone_cost": np.round(cfg.programme_fixed_cost_gbp + alone_variable, 0),
     })
     if "variable_cost" in TABLES["partners"].names:  # a driver of the split module
         out["variable_cost"] = np.round(variable, 0)
