@@ -488,6 +488,9 @@ def _fmt(value: Any, kind: str, fmt: str | None, symbol: str, plain: bool = Fals
         return ""
     if value is pd.NA or value is pd.NaT:
         return ""
+    if fmt == "gbp":  # pounds with the sign before the symbol: -£1,234
+        v = float(value)
+        return f"{'-' if v < 0 else ''}£{abs(v):,.0f}"
     if fmt:
         return fmt.format(value)
     if kind == "raw":

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -43,7 +44,7 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-Step = Callable[[Place, ReportContext, Publisher], Section]
+Step = Callable[[Place, ReportContext, Publisher], "Section | list[Section]"]
 
 
 def step_data(place: Place, ctx: ReportContext, pub: Publisher) -> Section:
@@ -75,6 +76,11 @@ def step_data(place: Place, ctx: ReportContext, pub: Publisher) -> Section:
 #: The steps, in the order they run (later steps may use earlier sections).
 STEPS: dict[str, Step] = {
     "data": step_data,
+}
+
+#: Sections a step fills (when it is skipped, each says why).
+_STEP_SECTIONS: dict[str, tuple[str, ...]] = {
+    "finance": ("benefits", "split", "sustain"),
 }
 
 
@@ -120,14 +126,303 @@ def prepare_context(
     for key, step in (steps or STEPS).items():
         t0 = time.perf_counter()
         try:
-            sec = step(place, ctx, pub)
+            out = step(place, ctx, pub)
         except InputError as err:
-            sec = Section(key, key, status="skipped", reason=str(err))
-        ctx.sections[key] = sec
+            out = [Section(k, k, status="skipped", reason=str(err))
+                   for k in _STEP_SECTIONS.get(key, (key,))]
+        secs = out if isinstance(out, list) else [out]
+        for sec in secs:
+            ctx.sections[sec.key] = sec
         if progress:
-            status = "done" if sec.ok else "skipped"
+            status = "done" if all(s.ok for s in secs) else (
+                "partly" if any(s.ok for s in secs) else "skipped")
             print(f"  {key:<18} {status:<8} {time.perf_counter() - t0:6.1f} s",
                   file=sys.stderr, flush=True)
     ctx.save(book_dir)
     return ctx
 
+
+
+# ---------------------------------------------------------------------------
+# Money: who benefits, sharing the cost, sustaining it
+# ---------------------------------------------------------------------------
+def _finance_effects(place: Place, ctx: ReportContext) -> tuple[Any, str, int]:
+    """Effect estimates for the finance chapters, where they came from, and n treated."""
+    ev = ctx.sections.get("evaluate")
+    if ev is not None and ev.ok and ev.results.get("effects"):
+        placebo = set(place.settings.evaluation.placebo_outcomes)
+        effects = {m: r for m, r in ev.results["effects"].items() if m not in placebo}
+        n = int(min(r.n_treated for r in effects.values())) if effects else 0
+        return effects, "the evaluation in *Did it work?*", n
+    eff = place.settings.sustain.effects
+    if eff:
+        df = pd.DataFrame([{"measure": k, "estimate": v.estimate, "se": v.se}
+                           for k, v in eff.items()])
+        return df, "the effect sizes given in place.yml (sustain: effects:)", 0
+    raise InputError(
+        "There are no effect estimates to value: the evaluation did not run for this place "
+        "and place.yml gives none under 'sustain: effects:'.")
+
+
+def _only_estimated(sc: Any, effects: Any) -> tuple[Any, list[str]]:
+    """Drop benefit-map rows for measures without an effect estimate (listed, not hidden)."""
+    import dataclasses
+
+    measures = set(effects) if isinstance(effects, dict) else set(effects["measure"])
+    bm = sc.benefits.benefit_map
+    missing = sorted(set(bm["measure"]) - measures)
+    if not missing:
+        return sc, []
+    kept = bm[bm["measure"].isin(measures)]
+    if kept.empty:
+        raise InputError("None of the benefit map's measures has an effect estimate, so no "
+                         "benefit can be valued.")
+    return sc.replace(benefits=dataclasses.replace(sc.benefits, benefit_map=kept)), missing
+
+
+def _with_n(df: pd.DataFrame, n: int) -> pd.DataFrame:
+    """Attach the number of treated people behind modelled figures (a hidden column)."""
+    out = df.copy()
+    out["_people"] = max(int(n), 0)
+    return out
+
+
+def step_finance(place: Place, ctx: ReportContext, pub: Publisher) -> list[Section]:
+    """Benefits by partner and appraisal; cost-split options; sustainability after the grant."""
+    from ..money import appraise
+    from ..split import split_options
+    from ..sustain import scenario_from_place
+
+    effects, source, n_treated = _finance_effects(place, ctx)
+    # Modelled money from effects estimated on n_treated people: suppressed (as a derived
+    # figure) if the evaluation rests on too few people. Effects typed in place.yml carry
+    # no person count (0 means "not from person-level data").
+    n_people = n_treated if n_treated > 0 else 10**9
+
+    sc = scenario_from_place(place, effects=effects)
+    sc, unvalued = _only_estimated(sc, effects)
+    res = sc.run(progress=False)
+    horizon = sc.horizon
+    benefits = sc.benefits.build(horizon, n_draws=sc.draws, seed=sc.seed)
+    costs = pd.DataFrame({"year": range(horizon), "cost": _yearly(sc.running_cost, horizon)})
+    apr = appraise(costs, benefits, price_year=sc.price_year, first_year=sc.first_year,
+                   cost_partner="Programme (grant and partners)",
+                   discount=sc.discount if sc.discount is not None else "standard")
+
+    # ---- chapter 4: who benefits
+    ben = Section("benefits", "Who benefits")
+    pt = apr.partner_table().reset_index()
+    keep = [c for c in pt.columns if c == "partner" or c.startswith("PV") or "NPV" in c]
+    pt = pt[keep].rename(columns={"partner": "Partner"})
+    empty = [c for c in pt.columns if c != "Partner" and ("economic" in c or "social" in c)
+             and not pt[c].astype(float).abs().gt(0).any()]
+    pt = pt.drop(columns=empty)
+    money_cols = [c for c in pt.columns if c != "Partner"]
+    pub.table("benefits_by_partner", _with_n(pt, n_people),
+              title="Present value of costs and benefits by partner (real pounds, "
+              f"{sc.price_year} prices, discounted)", chapter="benefits",
+              derived={c: "_people" for c in money_cols},
+              formats={c: "gbp" for c in money_cols},
+              notes=[f"Benefits are modelled from {source}. Fiscal values only; economic and "
+                     "social values are never added to them."]
+              + ([f"Not valued (no effect estimate): {', '.join(unvalued)}."]
+                 if unvalued else []))
+    fiscal = apr.metrics()
+    fiscal = fiscal[fiscal["basis"] == "fiscal"]
+    total = fiscal[fiscal["scope"] == "Total"].iloc[0]
+    ben.headline.update({
+        "pv_costs": pub.derived(float(total["pv_costs"]), n_people),
+        "pv_benefits": pub.derived(float(total["pv_benefits"]), n_people),
+        "npv": pub.derived(float(total["npv"]), n_people),
+        "bcr": pub.derived(float(total["bcr"]), n_people),
+        "cashable": pub.derived(float(apr.pv_benefits("fiscal", cashable=True)), n_people),
+    })
+    ben.results.update({"appraisal": apr, "benefits": benefits, "source": source})
+    ben.text["summary"] = _benefits_summary(ben.headline, sc.price_year)
+
+    # ---- chapter 5: sharing the cost
+    spl = Section("split", "Sharing the cost")
+    funding = res.to_frame("funding")
+    gap_years = funding[funding["gap"] > 0]
+    if len(gap_years):
+        first_full = gap_years.iloc[-1]
+        cost_to_share = float(first_full["gap"])
+        year_label = str(first_full.get("financial_year") or f"year {int(first_full['year'])}")
+        partners = place.partners.copy()
+        fixed = None
+        if {"standalone_cost", "variable_cost"} <= set(partners.columns):
+            fixed = max(cost_to_share - float(partners["variable_cost"].sum()), 0.0)
+        rules = _split_rules(place)
+        opts = split_options(partners, cost_to_share, rules=rules, fixed_cost=fixed)
+        pounds = opts.pounds().reset_index().rename(columns={"partner": "Partner"})
+        rule_cols = [c for c in pounds.columns if c != "Partner"]
+        pub.table("split_options", pounds,
+                  title=f"What each partner would pay towards the {year_label} funding gap of "
+                  f"£{cost_to_share:,.0f}, under each rule", chapter="split", other=rule_cols,
+                  formats={c: "gbp" for c in rule_cols},
+                  notes=["Contributions are budget decisions about organisations, not figures "
+                         "about people."])
+        props = opts.property_table().reset_index().rename(columns={"rule": "Rule"})
+        pub.table("split_properties", props, title="Can any partner reasonably refuse? "
+                  "Properties of each rule", chapter="split")
+        # SplitOptions holds the game's cost function (a closure), so keep its views.
+        spl.results.update({"lines": dict(opts.lines), "year": year_label,
+                            "cost": cost_to_share})
+        spl.headline.update({"cost_to_share": cost_to_share, "year": year_label,
+                             "rules": len(rule_cols)})
+        spl.text["summary"] = _split_summary(opts, year_label, cost_to_share)
+    else:
+        spl.status, spl.reason = "skipped", ("The central grant covers the whole running cost "
+                                             "in every year modelled, so there is nothing to "
+                                             "share.")
+
+    # ---- chapter 6: sustaining it
+    sus = Section("sustain", "Sustaining it")
+    f = funding.rename(columns={"financial_year": "Year", "total_cost": "Cost",
+                                "grant": "Central grant", "gap": "Funding gap"})
+    cols = [c for c in ("Year", "Cost", "Central grant", "Funding gap") if c in f]
+    pub.table("funding_cliff", f[cols], title="The funding cliff: running cost, grant and the "
+              "gap partners must fill (real pounds)", chapter="sustain",
+              other=[c for c in cols if c != "Year"],
+              formats={c: "gbp" for c in cols if c != "Year"})
+    o = res.to_frame("options")
+    rule_order = list(dict.fromkeys(o["rule"]))
+    for what, col, title, fmt in (
+            ("npv", "npv", "Each partner's net present value (benefits minus contribution), "
+             "by rule", "gbp"),
+            ("probability", "p_breakeven", "Each partner's chance that its benefits cover its "
+             "contribution, by rule", "{:.0%}")):
+        wide = o.pivot(index="partner", columns="rule", values=col)[rule_order]
+        wide = wide.reindex(list(dict.fromkeys(o["partner"]))).reset_index()
+        wide = wide.rename(columns={"partner": "Partner"})
+        wide.columns.name = None
+        pub.table(f"sustain_{what}", _with_n(wide, n_people), title=title, chapter="sustain",
+                  derived={c: "_people" for c in rule_order},
+                  formats={c: fmt for c in rule_order},
+                  notes=[f"Over {res.n_draws:,} Monte Carlo draws of the effect estimates; "
+                         "NPVs are means, in real pounds, discounted."])
+    be = res.to_frame("breakeven")[["rule", "fraction", "binding_partner"]].rename(
+        columns={"rule": "Rule", "fraction": "Share of the estimated effect needed",
+                 "binding_partner": "Last partner to break even"})
+    pub.table("breakeven", _with_n(be, n_people), title="Break-even: how much of the estimated "
+              "effect is needed for every partner to come out ahead", chapter="sustain",
+              derived={"Share of the estimated effect needed": "_people"},
+              formats={"Share of the estimated effect needed": "{:.0%}"},
+              notes=["A share above 100% means every partner breaks even only if the pilot "
+                     "does better than estimated; blank means never under that rule."])
+    co = res.to_frame("coalitions")
+    if len(co):
+        co = co[["partners", "pv_benefit", "surplus", "p_covers"]].rename(columns={
+            "partners": "Partners", "pv_benefit": "PV of their benefits",
+            "surplus": "Surplus over the gap", "p_covers": "Chance it covers the gap"})
+        pub.table("coalitions", _with_n(co.head(10), n_people), title="Smallest groups of "
+                  "partners whose own benefits cover the whole funding gap", chapter="sustain",
+                  derived={c: "_people" for c in co.columns if c != "Partners"},
+                  formats={"PV of their benefits": "gbp", "Surplus over the gap":
+                           "gbp", "Chance it covers the gap": "{:.0%}"})
+    tor = res.to_frame("tornado")
+    if len(tor):
+        sus.results["tornado"] = tor
+    h = res.headline
+    sus.headline.update({
+        "pv_gap": float(h["pv_gap"]), "first_gap_year": h["first_gap_year"],
+        "p_place": pub.derived(float(h["p_place"]), n_people),
+        "place_npv": pub.derived(float(h["place_npv"]), n_people),
+        "place_breakeven": pub.derived(float(h["place_breakeven"]), n_people)
+        if h["place_breakeven"] == h["place_breakeven"] else float("nan"),
+        "mvc_size": h["mvc_size"],
+    })
+    sus.results.update({"result": res, "scenario": sc})
+    sus.text["summary"], sus.text["decision"] = _sustain_summary(res, pub, n_people)
+
+    # ---- the finance lead's workbook, linked from the chapters
+    book_xlsx = pub.book_dir / "_static" / "downloads" / "finance-options.xlsx"
+    res.to_excel(book_xlsx)
+    sus.results["workbook"] = "_static/downloads/finance-options.xlsx"
+    return [ben, spl, sus]
+
+
+def _yearly(value: Any, horizon: int) -> list[float]:
+    if isinstance(value, (list, tuple)) or hasattr(value, "__len__"):
+        vals = [float(v) for v in value]
+        return (vals + [vals[-1]] * horizon)[:horizon]
+    return [float(value)] * horizon
+
+
+def _split_rules(place: Place) -> list[str]:
+    s = place.settings.split
+    out = []
+    for r in s.rules:
+        if r == "proportional" and s.driver:
+            out.append(f"proportional:{s.driver}")
+        elif r == "beneficiary_pays" and "benefit" not in place.partners.columns:
+            continue
+        else:
+            out.append(r)
+    return out
+
+
+def _benefits_summary(h: dict[str, Any], price_year: str) -> str:
+    from .runtime import format_value as fv
+
+    if isinstance(h["npv"], str):
+        return ("**What it is worth.** The evaluation rests on too few people to publish "
+                "the value of the benefits.")
+    verdict = "more than pays for itself" if h["npv"] > 0 else "does not pay for itself"
+    return (f"**What it is worth.** Valued with sourced unit costs ({price_year} prices, "
+            f"discounted as the Green Book requires), the pilot's benefits to public budgets "
+            f"are worth {fv(h['pv_benefits'], 'gbp')} against costs of "
+            f"{fv(h['pv_costs'], 'gbp')}: on these estimates it {verdict} (benefit-cost ratio "
+            f"{fv(h['bcr'], 'ratio')}). {fv(h['cashable'], 'gbp')} of the benefits is cashable "
+            "(money actually released); the rest is capacity freed for other work. See "
+            "*Who benefits*.")
+
+
+def _split_summary(opts: Any, year: str, cost: float) -> str:
+    props = opts.property_table(display=False)
+    in_core = [r for r, ok in zip(props.index, props.get("in_core", [])) if ok is True]
+    text = (f"**Sharing the cost.** From {year} the partners must find "
+            f"£{cost:,.0f} a year between them. {len(opts.labels)} ways of splitting it are "
+            "compared in *Sharing the cost*")
+    if in_core:
+        text += (f"; {', '.join(in_core[:3])} leave no partner, or group of partners, better "
+                 "off going alone.")
+    else:
+        text += "."
+    return text
+
+
+def _sustain_summary(res: Any, pub: Publisher, n_people: int) -> tuple[str, str]:
+    from .runtime import format_value as fv
+
+    h = res.headline
+    p_place = pub.derived(float(h["p_place"]), n_people)
+    if isinstance(p_place, str):
+        return ("**After the grant.** Too few people are behind the estimates to publish "
+                "the chances.", "")
+    o = res.to_frame("options")
+    best = o.groupby("rule")["p_breakeven"].min().sort_values(ascending=False)
+    best_rule, best_p = best.index[0], float(best.iloc[0])
+    summary = (f"**After the grant.** The grant tapers away; the gap partners must fill is "
+               f"worth {fv(h['pv_gap'], 'gbp')} over the period modelled. Taken together, the "
+               f"partners' benefits cover it with a {fv(p_place, 'pct')} chance. Under "
+               f"*{best_rule}*, the rule that gives every partner the best worst-case chance, "
+               f"even the least likely partner breaks even with a {fv(best_p, 'pct')} chance. "
+               "See *Sustaining it*.")
+    if p_place >= 0.8:
+        decision = (f"Keep the pilot going and agree a split now. The evidence says the "
+                    f"partners together are likely to get their money back; *{best_rule}* "
+                    "is the split that leaves the fewest partners at risk.")
+    elif p_place >= 0.5:
+        decision = ("Keep the pilot going while the evidence firms up, and agree a split that "
+                    f"no partner can reasonably refuse (*{best_rule}* does best here). The "
+                    "partners together more likely than not get their money back, but the "
+                    "chance is not yet high: review the estimates after another year of data.")
+    else:
+        decision = ("On current evidence the partners' own benefits are unlikely to cover the "
+                    "cost once the grant ends. Before committing, look for a smaller, cheaper "
+                    "model, other funders, or stronger evidence of effect.")
+    return summary, decision
+
+
+STEPS["finance"] = step_finance  # after "evaluate", whose effects it values

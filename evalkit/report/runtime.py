@@ -24,7 +24,7 @@ import numpy as np
 from .context import CONTEXT_FILE, PublishedTable, ReportContext
 
 __all__ = ["load", "say", "show_table", "show_figure", "format_value", "table_html",
-           "callout", "skipped"]
+           "callout", "skipped", "publishable", "bar_chart"]
 
 _CONTEXT: ReportContext | None = None
 
@@ -85,6 +85,18 @@ def skipped(ctx: ReportContext, key: str) -> bool:
     return False
 
 
+def publishable(ctx: ReportContext, key: str) -> bool:
+    """Whether a section's headline numbers are all publishable (none suppressed).
+
+    Charts drawn from a section's raw results are shown only then, so a chart
+    can never reveal what a table hides.
+    """
+    sec = ctx.sections.get(key)
+    return bool(sec is not None and sec.ok
+                and not any(isinstance(v, str) and v == ctx.disclosure.get("symbol", "*")
+                            for v in sec.headline.values()))
+
+
 def format_value(value: Any, fmt: str = "num") -> str:
     """Format a number for running text: thousands separators, pounds, percentages.
 
@@ -122,8 +134,10 @@ def format_value(value: Any, fmt: str = "num") -> str:
 
 def table_html(table: PublishedTable) -> str:
     """HTML for a published table (marked for the leak scan) with its download link."""
-    body = table.protected.to_html(caption=table.title, table_id=f"table-{table.name}",
-                                   formats=table.formats)
+    prot = table.protected
+    about_people = any(k in ("count", "derived", "money") for k in prot.kinds.values())
+    body = prot.to_html(caption=table.title, table_id=f"table-{table.name}",
+                        formats=table.formats, footnote=about_people)
     notes = " ".join(html.escape(n) for n in table.notes)
     link = (f' <a href="{html.escape(table.csv)}" download>Download this table (CSV)</a>'
             if table.csv else "")
@@ -136,6 +150,33 @@ def show_table(name: str) -> None:
     from IPython.display import HTML
 
     _display(HTML(table_html(load().table(name))))
+
+
+def bar_chart(name: str, *, index: str, ylabel: str, title: str, money: bool = False,
+              columns: list[str] | None = None) -> Any:
+    """Grouped bar chart drawn from a *published* table (suppressed cells are left out).
+
+    Returns the matplotlib Axes.
+    """
+    from ..plotting import gbp_formatter, get_axes, palette
+
+    table = load().table(name)
+    vals = table.values.set_index(table.frame[index].to_numpy())
+    cols = columns or [c for c in vals.columns if c != index]
+    data = vals[cols].astype(float)
+    ax = get_axes(figsize=(8.0, 4.2))
+    width = 0.8 / max(len(cols), 1)
+    xs = np.arange(len(data))
+    for i, (c, colour) in enumerate(zip(cols, palette(len(cols)))):
+        ax.bar(xs + i * width - 0.4 + width / 2, data[c].to_numpy(), width, label=str(c),
+               color=colour)
+    ax.set_xticks(xs, [str(x) for x in data.index], rotation=20, ha="right")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if money:
+        ax.yaxis.set_major_formatter(gbp_formatter())
+    ax.legend(fontsize=8, frameon=False, ncols=2)
+    return ax
 
 
 def show_figure(fig: Any, name: str, *, alt: str, caption: str = "") -> None:

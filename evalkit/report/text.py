@@ -144,3 +144,100 @@ def glossary(ctx: ReportContext) -> str:
         terms.update(sec.results.get("glossary", {}))
     return "\n".join(f"**{k}**\n: {v}\n" for k, v in sorted(terms.items(),
                                                        key=lambda kv: kv[0].lower()))
+
+
+# ---------------------------------------------------------------------------
+# Money chapters
+# ---------------------------------------------------------------------------
+def benefits_intro(ctx: ReportContext) -> str:
+    sec = ctx.section("benefits")
+    h = sec.headline
+    src = sec.results.get("source", "the evaluation")
+    if any(isinstance(v, str) for v in h.values()):
+        return ("The evaluation rests on too few people to publish the value of its benefits; "
+                "the table below is suppressed for the same reason.")
+    return (f"The effects come from {src}. Over the period modelled, the pilot costs "
+            f"{format_value(h['pv_costs'], 'gbp')} and its benefits to public budgets are worth "
+            f"{format_value(h['pv_benefits'], 'gbp')} (both present values), a net present "
+            f"value of {format_value(h['npv'], 'gbp')} and a benefit-cost ratio of "
+            f"{format_value(h['bcr'], 'ratio')}. Of the benefits, "
+            f"{format_value(h['cashable'], 'gbp')} is cashable.")
+
+
+def appraisal_notes(ctx: ReportContext) -> str:
+    apr = ctx.section("benefits").results["appraisal"]
+    steps = apr.adjustments.to_frame() if hasattr(apr, "adjustments") else None
+    lines = ["**Adjustments applied** (Green Book and GMCA method, in this order): "]
+    if steps is not None and len(steps):
+        for _, r in steps.iterrows():
+            lines.append(f"- {r.get('adjustment', r.name)}: {r.get('value', '')} "
+                         f"({r.get('basis', '')})")
+    lines.append("\nThe costs are the pilot's whole running cost, whoever pays it (the central "
+                 "grant included): the question here is whether the pilot is worth it to the "
+                 "public purse. Who pays what is the subject of the next two chapters.")
+    return "\n".join(lines)
+
+
+def split_intro(ctx: ReportContext) -> str:
+    sec = ctx.section("split")
+    h = sec.headline
+    return (f"The cost to share is the funding gap in {h['year']}, the first year with no "
+            f"central grant: {format_value(h['cost_to_share'], 'gbp')}. The table shows what "
+            "each partner would pay under each rule.")
+
+
+def split_lines(ctx: ReportContext) -> str:
+    out = ["### In plain English"]
+    for rule, lines in ctx.section("split").results["lines"].items():
+        out.append(f"**{rule}**\n")
+        out += [f"- {line}" for line in lines]
+        out.append("")
+    return "\n".join(out)
+
+
+#: Plain-English explanation of each cost-split rule.
+RULES_EXPLAINED: dict[str, str] = {
+    "Equal shares": "every partner pays the same. Simple, but ignores size and benefit.",
+    "Proportional": "each partner pays in proportion to a driver such as caseload or budget.",
+    "Beneficiary pays": "each partner pays in proportion to the benefit it receives.",
+    "Shapley value": "each partner pays its average extra cost over every order in which the "
+    "partnership could have formed: a classic 'fair' rule from cooperative game theory.",
+    "Nucleolus": "the split that makes the most dissatisfied group of partners as well off as "
+    "possible; it is in the core whenever the core is not empty.",
+    "SCRB": "separable costs, remaining benefits: each partner pays the extra cost it causes, "
+    "and the shared remainder is split by how much each gains over going alone (used for "
+    "water projects since the 1930s).",
+    "Tau value": "a compromise between each partner's most and least it could be asked to pay.",
+    "Capped": "proportional, but no partner pays more than its cap; the excess is shared by "
+    "the others.",
+    "Fixed shares": "negotiated percentages.",
+}
+
+
+def split_rules_explained() -> str:
+    lines = ["### The rules explained", ""]
+    lines += [f"- **{k}**: {v}" for k, v in RULES_EXPLAINED.items()]
+    lines.append("\nA split is **in the core** when no partner, and no group of partners, "
+                 "would pay less by going alone. Outside the core, someone can reasonably "
+                 "refuse.")
+    return "\n".join(lines)
+
+
+def sustain_sensitivity(ctx: ReportContext) -> str:
+    sec = ctx.section("sustain")
+    h = sec.headline
+    be = h.get("place_breakeven")
+    if isinstance(be, str) or be != be:
+        return ""
+    return (f"Taken together, the partners break even if the pilot achieves "
+            f"{format_value(be, 'pct')} of its estimated effect. Each rule above needs a "
+            "different share, because some rules leave one partner carrying more than it gains.")
+
+
+def workbook_link(ctx: ReportContext) -> str:
+    path = ctx.section("sustain").results.get("workbook")
+    if not path:
+        return ""
+    return (f"**For finance leads:** [download the options workbook]({path}) with every "
+            "assumption on an editable *Inputs* sheet. Change an assumption and re-run it with "
+            "`evalkit sustain --from-xlsx options.xlsx`.")
