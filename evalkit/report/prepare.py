@@ -245,10 +245,15 @@ def step_finance(place: Place, ctx: ReportContext, pub: Publisher) -> list[Secti
     funding = res.to_frame("funding")
     gap_years = funding[funding["gap"] > 0]
     if len(gap_years):
-        first_full = gap_years.iloc[-1]
+        no_grant = gap_years[gap_years["grant"] <= 0]
+        first_full = no_grant.iloc[0] if len(no_grant) else gap_years.iloc[-1]
         cost_to_share = float(first_full["gap"])
         year_label = str(first_full.get("financial_year") or f"year {int(first_full['year'])}")
         partners = place.partners.copy()
+        if "benefit" not in partners.columns or partners["benefit"].isna().all():
+            # Beneficiary pays: each partner's average yearly fiscal benefit (modelled).
+            yearly = benefits.by_partner("fiscal").mean(axis=1)
+            partners["benefit"] = partners["partner"].map(yearly).fillna(0.0)
         fixed = None
         if {"standalone_cost", "variable_cost"} <= set(partners.columns):
             fixed = max(cost_to_share - float(partners["variable_cost"].sum()), 0.0)
@@ -355,8 +360,6 @@ def _split_rules(place: Place) -> list[str]:
     for r in s.rules:
         if r == "proportional" and s.driver:
             out.append(f"proportional:{s.driver}")
-        elif r == "beneficiary_pays" and "benefit" not in place.partners.columns:
-            continue
         else:
             out.append(r)
     return out

@@ -183,7 +183,8 @@ def split_intro(ctx: ReportContext) -> str:
     h = sec.headline
     return (f"The cost to share is the funding gap in {h['year']}, the first year with no "
             f"central grant: {format_value(h['cost_to_share'], 'gbp')}. The table shows what "
-            "each partner would pay under each rule.")
+            "each partner would pay under each rule. 'Beneficiary pays' uses each partner's "
+            "modelled yearly benefit from *Who benefits*.")
 
 
 def split_lines(ctx: ReportContext) -> str:
