@@ -1,0 +1,889 @@
+"""The five failure-demand measures, vectorised over a sorted event log.
+
+Definitions (the report glossary reuses these words)
+----------------------------------------------------
+Every person's events are put in order by **date/time, then** ``event_id``
+**(when the column is present), then file order** (the row's position in the
+table or file). Event ids are compared as given: numbers numerically, text
+character by character (so ``E10`` sorts before ``E9``: zero-pad text ids).
+A date-only event counts as midnight, so on the same day it comes before any
+timed event. Windows compare **calendar dates**: a gap is the number of days
+between the two events' dates, whatever their times.
+
+1. **Hand-off**: two consecutive events of the same person recorded by
+   different organisations. Counted per (from, to) pair: the hand-off matrix.
+   A hand-off is dated and attributed to the receiving event.
+2. **Repeat assessment**: an assessment whose person's previous assessment (at
+   any organisation) was at most ``window_days`` (default 90) earlier. It is a
+   **re-assessment** when the previous assessment was by the same organisation
+   and a **story retold** when it was by a different one. The first assessment
+   of each person is never a repeat.
+3. **Bounced referral**: a ``referral_declined`` event followed by the same
+   person's next ``referral`` (the first referral after it in the order above)
+   within ``rereferral_days`` (default 30). Counted once per declined event;
+   two declines followed by one re-referral are two bounces.
+   **Ping-pong**: a person's referral whose ``referred_to`` is an organisation
+   that declined that person at most ``rereferral_days`` before (the decline
+   coming earlier in the order). Referrals without ``referred_to`` are never
+   ping-pong and are counted as such. The declining organisation is the
+   ``organisation`` of the ``referral_declined`` row by default
+   (``declined_by="referred_to"`` when a system records declines against the
+   referrer with the decliner in ``referred_to``).
+4. **Wait**: days from each ``referral`` to the same person's next
+   ``intervention`` (the first intervention after it in the order). Several
+   referrals before one intervention each wait for that intervention.
+   Referrals never followed by an intervention are counted separately.
+5. **Front doors**: for each person, the largest number of distinct
+   organisations that assessed them within any ``front_door_days`` (default
+   365: a rolling 12 months) window, i.e. among assessments whose dates are at
+   most ``front_door_days`` apart. How many times they told their story.
+
+Every input row is either used or counted as excluded with a reason
+(missing person, date, organisation or event type; unknown event type;
+outside the date window; person not in the people table; person out of
+scope), in that order of precedence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from ..schema import EVENT_TYPES
+
+__all__ = [
+    "WasteSettings",
+    "WasteCore",
+    "MEASURES",
+    "MEASURE_LABELS",
+    "ROLES",
+    "GROUPS",
+    "PERIODS",
+    "compute_core",
+    "TIE_RULE",
+    "canonical_frame",
+    "canonical_accounting",
+    "sort_occurrences",
+    "resolve_people",
+]
+
+#: Failure-demand categories counted event by event, in report order.
+MEASURES: tuple[str, ...] = (
+    "handoff",
+    "reassessment",
+    "story_retold",
+    "bounced_referral",
+    "ping_pong",
+)
+
+MEASURE_LABELS: dict[str, str] = {
+    "handoff": "Hand-offs between organisations",
+    "reassessment": "Re-assessments (same organisation)",
+    "story_retold": "Stories retold (repeat assessment, different organisation)",
+    "bounced_referral": "Bounced referrals (declined, then re-referred)",
+    "ping_pong": "Ping-pong referrals (back to an organisation that declined)",
+}
+
+#: Event-type roles the measures use, with their default event types.
+ROLES: dict[str, str] = {
+    "assessment": "assessment",
+    "referral": "referral",
+    "declined": "referral_declined",
+    "intervention": "intervention",
+}
+
+GROUPS: tuple[str, ...] = ("pilot", "non-pilot", "all")
+PERIODS: tuple[str, ...] = ("before", "after", "all")
+
+#: The tie rule, as the report states it.
+TIE_RULE = (
+    "Events are ordered by person, then date and time, then event_id when the "
+    "column is present (numbers numerically, text character by character), then "
+    "their row order in the input file. A date without a time counts as midnight."
+)
+
+COLUMN_KEYS: tuple[str, ...] = (
+    "person_id", "date", "organisation", "event_type", "event_id", "service", "referred_to",
+)
+
+_DAY_NS = 86_400_000_000_000
+
+
+@dataclass(frozen=True)
+class WasteSettings:
+    """Windows, event-type names and column names for the waste measures.
+
+    Parameters
+    ----------
+    window_days : int
+        Repeat-assessment window: an assessment at most this many days after
+        the person's previous assessment is a repeat (default 90).
+    rereferral_days : int
+        Bounce and ping-pong window (default 30).
+    front_door_days : int
+        Rolling window for front doors (default 365, a rolling 12 months).
+    event_types : mapping
+        Event type playing each role: keys ``assessment``, ``referral``,
+        ``declined``, ``intervention`` (defaults: ``assessment``, ``referral``,
+        ``referral_declined``, ``intervention``). Names not among evalkit's
+        standard types become valid types too.
+    declined_by : {"organisation", "referred_to"}
+        Column of a declined row naming the organisation that declined.
+    start, end : date-like, optional
+        Keep only events dated on or after ``start`` / on or before ``end``
+        (whole calendar days); other rows are excluded with a reason. They also
+        set the observation period for rates (default: first to last event).
+    comparison_date : date-like, optional
+        For people never in the pilot, the date splitting "before" and
+        "after" (default: the earliest ``pilot_start``).
+    columns : mapping, optional
+        Column names in the events table when they differ from the schema's
+        (``{"person_id": "client", "date": "contact_date"}``).
+    """
+
+    window_days: int = 90
+    rereferral_days: int = 30
+    front_door_days: int = 365
+    event_types: Mapping[str, str] = field(default_factory=lambda: dict(ROLES))
+    declined_by: Literal["organisation", "referred_to"] = "organisation"
+    start: Any = None
+    end: Any = None
+    comparison_date: Any = None
+    columns: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("window_days", "rereferral_days", "front_door_days"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+                raise InputError(
+                    f"{name} must be a whole number of days of at least 0; got {v!r}."
+                )
+        roles = dict(ROLES)
+        given = dict(self.event_types or {})
+        bad = sorted(set(given) - set(ROLES))
+        if bad:
+            raise InputError(
+                f"event_types has unknown role(s) {bad}; the roles are "
+                f"{', '.join(ROLES)} (e.g. event_types={{'assessment': 'triage'}})."
+            )
+        for k, v in given.items():
+            if not isinstance(v, str) or not v.strip():
+                raise InputError(f"event_types[{k!r}] must be a non-empty event type name; got {v!r}.")
+            roles[k] = v.strip().lower()
+        if len(set(roles.values())) != len(roles):
+            raise InputError(
+                f"event_types gives the same event type to two roles: {roles}. "
+                "Each role needs its own event type."
+            )
+        object.__setattr__(self, "event_types", roles)
+        if self.declined_by not in ("organisation", "referred_to"):
+            raise InputError(
+                f"declined_by must be 'organisation' or 'referred_to'; got {self.declined_by!r}."
+            )
+        cols = dict(self.columns or {})
+        bad = sorted(set(cols) - set(COLUMN_KEYS))
+        if bad:
+            raise InputError(
+                f"columns has unknown key(s) {bad}; the keys are {', '.join(COLUMN_KEYS)}."
+            )
+        object.__setattr__(self, "columns", cols)
+        for name in ("start", "end", "comparison_date"):
+            v = getattr(self, name)
+            if v is not None:
+                try:
+                    ts = pd.Timestamp(v)
+                except (ValueError, TypeError):
+                    ts = pd.NaT
+                if ts is pd.NaT:
+                    raise InputError(f"{name} must be a date such as 2024-04-01; got {v!r}.")
+                object.__setattr__(self, name, ts.normalize())
+        if self.start is not None and self.end is not None and self.end < self.start:
+            raise InputError(f"end ({self.end.date()}) is before start ({self.start.date()}).")
+
+    def col(self, key: str) -> str:
+        """The events-table column name playing schema column ``key``."""
+        return self.columns.get(key, key)
+
+    @property
+    def known_event_types(self) -> tuple[str, ...]:
+        """Standard event types plus any role names that are not standard."""
+        extra = [v for v in self.event_types.values() if v not in EVENT_TYPES]
+        return tuple(EVENT_TYPES) + tuple(extra)
+
+
+@dataclass
+class WasteCore:
+    """Aggregates from which every table of the report is built.
+
+    Both backends (pandas/numpy in memory, DuckDB over Parquet) produce this,
+    and the report is assembled from it by one piece of code, so equal cores
+    mean equal reports.
+
+    Attributes
+    ----------
+    accounting : DataFrame
+        ``reason``, ``rows``: ``used`` plus one row per exclusion reason.
+    occurrences : DataFrame
+        One row per combination of ``measure``, ``organisation``, ``service``,
+        ``event_type`` (of the event the occurrence is dated and priced by),
+        ``other_organisation`` (hand-off: from; repeat: previous assessor;
+        bounce and ping-pong: the decliner), ``group``, ``period``, ``count``.
+    event_counts : DataFrame
+        Events used by ``organisation``, ``event_type``, ``group``, ``period``.
+    waits : DataFrame
+        Referrals by ``organisation`` (referrer), ``referred_to``, ``group``,
+        ``period``, ``wait_days`` (missing = never followed), ``count``.
+    per_person : DataFrame
+        One row per person with at least one used event.
+    meta : dict
+        ``period_start``, ``period_end`` (Timestamps), ``n_rows``.
+    """
+
+    accounting: pd.DataFrame
+    occurrences: pd.DataFrame
+    event_counts: pd.DataFrame
+    waits: pd.DataFrame
+    per_person: pd.DataFrame
+    meta: dict[str, Any]
+
+
+PER_PERSON_COLUMNS: tuple[str, ...] = (
+    "person_id", "group", "first_date", "last_date", "events", "organisations",
+    "handoffs", "assessments", "repeat_assessments", "reassessments", "stories_retold",
+    "referrals", "referrals_declined", "bounced_referrals", "ping_pong",
+    "referrals_never_followed", "front_doors",
+)
+
+
+# --------------------------------------------------------------------------- encoding
+def _encode(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes (``-1`` for missing) and the unique values, fast for any dtype."""
+    dtype = values.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        codes = np.asarray(values.cat.codes.to_numpy(), dtype=np.int64)
+        cats = np.asarray(values.cat.categories.to_numpy(dtype=object))
+        return codes, cats
+    if isinstance(dtype, pd.StringDtype) and getattr(dtype, "storage", "") == "pyarrow":
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        arr = pa.array(values.array)
+        enc = pc.dictionary_encode(arr)
+        if isinstance(enc, pa.ChunkedArray):
+            enc = enc.combine_chunks()
+        codes = enc.indices.to_numpy(zero_copy_only=False)
+        codes = np.where(np.isnan(codes), -1, codes) if codes.dtype.kind == "f" else codes
+        codes = codes.astype(np.int64, copy=False)
+        if enc.null_count:
+            codes = np.where(np.asarray(enc.is_null().to_numpy(zero_copy_only=False)), -1, codes)
+        cats = np.asarray(enc.dictionary.to_numpy(zero_copy_only=False), dtype=object)
+        return codes, cats
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    return np.asarray(codes, dtype=np.int64), np.asarray(uniques, dtype=object)
+
+
+def _sort_order(uniques: np.ndarray) -> np.ndarray:
+    """Rank of each unique value in sorted order (numbers numerically, text by code point)."""
+    if len(uniques) == 0:
+        return np.zeros(0, dtype=np.int64)
+    try:
+        order = np.argsort(pd.Index(uniques).to_numpy(), kind="stable")
+    except TypeError as err:
+        raise InputError(
+            "A key column mixes numbers and text, so its values cannot be put in "
+            "order; store it as text."
+        ) from err
+    rank = np.empty(len(uniques), dtype=np.int64)
+    rank[order] = np.arange(len(uniques))
+    return rank
+
+
+def _to_datetime(values: pd.Series, name: str) -> np.ndarray:
+    """Datetime values as int64 nanoseconds since 1970 (``NaT`` -> int64 min)."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        values = values.dt.tz_localize(None)
+    if not pd.api.types.is_datetime64_dtype(values.dtype):
+        try:
+            values = pd.to_datetime(values, errors="coerce", format="mixed", dayfirst=False)
+        except (TypeError, ValueError) as err:
+            raise InputError(
+                f"events column {name!r} could not be read as dates: {err}"
+            ) from err
+        if isinstance(values.dtype, pd.DatetimeTZDtype):
+            values = values.dt.tz_localize(None)
+    arr = values.to_numpy()
+    return arr.astype("datetime64[ns]").view(np.int64)
+
+
+_NAT = np.iinfo(np.int64).min
+
+
+# --------------------------------------------------------------------------- people
+def resolve_people(
+    people: pd.DataFrame | None, comparison_date: pd.Timestamp | None
+) -> tuple[pd.DataFrame | None, pd.Timestamp | None]:
+    """Normalise the people table: ``person_id``, ``in_scope``, ``group``, ``cut``.
+
+    ``group`` is ``pilot`` (has a ``pilot_start``), ``non-pilot`` or ``all``
+    (no pilot information at all); ``cut`` is the date splitting "before" from
+    "after": the person's own ``pilot_start``, or ``comparison_date`` (default:
+    the earliest pilot start) for non-pilot people. Returns the table and the
+    comparison date used.
+    """
+    if people is None:
+        return None, None
+    if not isinstance(people, pd.DataFrame):
+        raise InputError(f"people must be a pandas DataFrame; got {type(people).__name__}.")
+    if "person_id" not in people.columns:
+        raise InputError(
+            "people table has no 'person_id' column; it needs one row per person "
+            f"with person_id (found columns: {', '.join(map(str, people.columns))})."
+        )
+    pid = people["person_id"]
+    if pid.isna().any():
+        raise InputError(
+            f"people.person_id has {int(pid.isna().sum())} empty cell(s); every person needs an id."
+        )
+    dup = pid[pid.duplicated()]
+    if len(dup):
+        raise InputError(
+            f"people.person_id must be unique; {len(dup)} duplicate(s), e.g. {dup.iloc[0]!r}."
+        )
+    out = pd.DataFrame({"person_id": pid.to_numpy(dtype=object)})
+    if "in_scope" in people.columns:
+        s = people["in_scope"]
+        mapped = s.map(_to_bool_or_none) if s.dtype == object or isinstance(
+            s.dtype, pd.StringDtype) else s.astype("boolean")
+        bad = s.notna() & pd.Series(mapped).isna().to_numpy()
+        if bad.any():
+            raise InputError(
+                "people.in_scope must be true/false (or yes/no, 1/0, empty = yes); found "
+                f"{s[bad].iloc[0]!r}."
+            )
+        out["in_scope"] = pd.Series(mapped).fillna(True).astype(bool).to_numpy()
+    else:
+        out["in_scope"] = True
+    starts = None
+    if "pilot_start" in people.columns:
+        starts = pd.to_datetime(people["pilot_start"], errors="coerce").to_numpy()
+        bad = people["pilot_start"].notna().to_numpy() & pd.isna(starts)
+        if bad.any():
+            raise InputError(
+                "people.pilot_start must be a date or empty; found "
+                f"{people['pilot_start'][bad].iloc[0]!r}."
+            )
+        starts = pd.DatetimeIndex(starts).normalize()
+        if starts.notna().sum() == 0:
+            starts = None
+    if starts is None:
+        out["group"] = "all"
+        out["cut"] = pd.NaT
+        return out, None
+    in_pilot = starts.notna()
+    if comparison_date is None:
+        comparison_date = starts[in_pilot].min()
+    out["group"] = np.where(in_pilot, "pilot", "non-pilot")
+    out["cut"] = starts.where(in_pilot, comparison_date)
+    return out, pd.Timestamp(comparison_date)
+
+
+def _to_bool_or_none(v: Any) -> bool | None:
+    if v is None or (isinstance(v, float) and v != v) or v is pd.NA:
+        return None
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    t = str(v).strip().lower()
+    if t in ("true", "yes", "y", "1", "t"):
+        return True
+    if t in ("false", "no", "n", "0", "f"):
+        return False
+    if t == "":
+        return None
+    return None
+
+
+# --------------------------------------------------------------------------- core
+def compute_core(
+    events: pd.DataFrame,
+    people: pd.DataFrame | None = None,
+    settings: WasteSettings | None = None,
+) -> WasteCore:
+    """Compute the failure-demand aggregates from an in-memory event log.
+
+    Parameters
+    ----------
+    events : DataFrame
+        The events table (see :mod:`evalkit.schema`): ``person_id``, ``date``,
+        ``organisation``, ``event_type``, optional ``event_id``, ``service``,
+        ``referred_to``.
+    people : DataFrame, optional
+        ``person_id`` with optional ``in_scope`` and ``pilot_start``.
+    settings : WasteSettings, optional
+        Windows, event-type names and column names.
+
+    Returns
+    -------
+    WasteCore
+    """
+    s = settings or WasteSettings()
+    if not isinstance(events, pd.DataFrame):
+        raise InputError(f"events must be a pandas DataFrame; got {type(events).__name__}.")
+    for key in ("person_id", "date", "organisation", "event_type"):
+        if s.col(key) not in events.columns:
+            raise InputError(
+                f"events table has no {s.col(key)!r} column (the {key} column). Found: "
+                f"{', '.join(map(str, events.columns))}. Rename it or pass columns={{'{key}': ...}}."
+            )
+    if s.declined_by == "referred_to" and s.col("referred_to") not in events.columns:
+        raise InputError("declined_by='referred_to' needs a referred_to column in events.")
+    n = len(events)
+    ppl, _ = resolve_people(people, s.comparison_date)
+
+    # ---- encode columns
+    pcode, puniq = _encode(events[s.col("person_id")])
+    t = _to_datetime(events[s.col("date")], s.col("date"))
+    ocode, ouniq = _encode(events[s.col("organisation")])
+    ecode_raw, euniq = _encode(events[s.col("event_type")])
+    has_ref = s.col("referred_to") in events.columns
+    if has_ref:
+        rcode, runiq = _encode(events[s.col("referred_to")])
+    else:
+        rcode, runiq = np.full(n, -1, dtype=np.int64), np.array([], dtype=object)
+    has_svc = s.col("service") in events.columns
+    if has_svc:
+        scode, suniq = _encode(events[s.col("service")])
+    else:
+        scode, suniq = np.full(n, -1, dtype=np.int64), np.array([], dtype=object)
+    has_eid = s.col("event_id") in events.columns
+    if has_eid:
+        eid = events[s.col("event_id")]
+        if eid.isna().any():
+            raise InputError(
+                f"events.{s.col('event_id')} has {int(eid.isna().sum())} empty cell(s); fill "
+                "them or drop the column (then file order breaks same-time ties)."
+            )
+
+    # organisation vocabulary: union of organisation and referred_to, sorted
+    orgs = np.array(sorted(set(map(str, ouniq)) | set(map(str, runiq))), dtype=object)
+    oidx = pd.Index(orgs)
+    omap = oidx.get_indexer(np.asarray(ouniq, dtype=str).astype(object)) if len(ouniq) else np.zeros(0, np.int64)
+    rmap = oidx.get_indexer(np.asarray(runiq, dtype=str).astype(object)) if len(runiq) else np.zeros(0, np.int64)
+    org = np.where(ocode >= 0, np.append(omap, -1)[ocode], -1)
+    ref = np.where(rcode >= 0, np.append(rmap, -1)[rcode], -1)
+    svcs = np.array(sorted(set(map(str, suniq))), dtype=object)
+    smap = pd.Index(svcs).get_indexer(np.asarray(suniq, dtype=str).astype(object)) if len(suniq) else np.zeros(0, np.int64)
+    svc = np.where(scode >= 0, np.append(smap, -1)[scode], -1)
+
+    # event types: normalise names, map to known types
+    known = s.known_event_types
+    norm = np.array([str(v).strip().lower() for v in euniq], dtype=object)
+    kmap = pd.Index(known).get_indexer(norm) if len(norm) else np.zeros(0, np.int64)
+    et = np.where(ecode_raw >= 0, np.append(kmap, -1)[ecode_raw], -2)  # -2 missing, -1 unknown
+
+    # ---- exclusions, in order of precedence
+    reason = np.zeros(n, dtype=np.int16)  # 0 = used
+    labels: list[str] = ["used"]
+
+    def flag(mask: np.ndarray, label: str) -> None:
+        m = mask & (reason == 0)
+        if m.any():
+            labels.append(label)
+            reason[m] = len(labels) - 1
+
+    flag(pcode < 0, "missing person_id")
+    flag(t == _NAT, "missing or invalid date")
+    flag(org < 0, "missing organisation")
+    flag(et == -2, "missing event type")
+    unknown = et == -1
+    if unknown.any():
+        ucodes = np.unique(ecode_raw[unknown & (reason == 0)])
+        for uc in ucodes:
+            flag(unknown & (ecode_raw == uc), f"unknown event type {str(euniq[uc])!r}")
+    day = np.where(t == _NAT, 0, t // _DAY_NS)
+    if s.start is not None:
+        flag(day < s.start.value // _DAY_NS, "dated before the start date")
+    if s.end is not None:
+        flag(day > s.end.value // _DAY_NS, "dated after the end date")
+
+    n_p = len(puniq)
+    grp_p = np.full(n_p, 2, dtype=np.int8)
+    cut_p = np.full(n_p, np.iinfo(np.int64).max, dtype=np.int64)
+    if ppl is not None:
+        pos = pd.Index(ppl["person_id"].to_numpy(dtype=object)).get_indexer(
+            np.asarray(puniq, dtype=object))
+        known_p = pos >= 0
+        flag((pcode >= 0) & ~np.append(known_p, True)[pcode], "person not in the people table")
+        scope = np.append(np.where(known_p, ppl["in_scope"].to_numpy()[pos], True), True)
+        flag((pcode >= 0) & ~scope[pcode], "person not in scope")
+        g = pd.Index(GROUPS).get_indexer(ppl["group"].to_numpy())
+        grp_p = np.where(known_p, g[pos], 2).astype(np.int8)
+        cutd = ppl["cut"].to_numpy().astype("datetime64[ns]").view(np.int64)
+        cutd = np.where(cutd == _NAT, np.iinfo(np.int64).max, cutd // _DAY_NS)
+        cut_p = np.where(known_p, cutd[pos], np.iinfo(np.int64).max)
+
+    acc = canonical_accounting(pd.DataFrame({
+        "reason": labels,
+        "rows": np.bincount(reason, minlength=len(labels)).astype(np.int64),
+    }))
+
+    used = reason == 0
+    all_used = bool(used.all())
+    keep = None if all_used else np.flatnonzero(used)
+
+    def take(a: np.ndarray) -> np.ndarray:
+        return a if keep is None else a[keep]
+
+    prank = _sort_order(puniq)
+    p = prank[take(pcode)] if n_p else take(pcode)
+    tk = take(t)
+    dk = take(day)
+    m = len(p)
+
+    # ---- the one sort: (person, time, event_id, file order)
+    if m:
+        t0 = tk.min()
+        midnight = not np.any(tk % _DAY_NS)
+        if midnight:
+            tkey = dk - dk.min()
+        else:
+            tkey = tk - t0
+        span = int(tkey.max()) + 1
+        if n_p * span >= 2**62:
+            _, tkey = np.unique(tk, return_inverse=True)
+            span = int(tkey.max()) + 1
+        key = p.astype(np.int64) * span + tkey
+        order = np.argsort(key, kind="stable")
+        if has_eid:
+            ks = key[order]
+            dup = ks[1:] == ks[:-1]
+            if dup.any():
+                in_tie = np.zeros(m, dtype=bool)
+                in_tie[:-1] |= dup
+                in_tie[1:] |= dup
+                tpos = np.flatnonzero(in_tie)
+                sub = order[tpos]
+                ev = events[s.col("event_id")].to_numpy()
+                ev_sub = ev[sub if keep is None else keep[sub]]
+                if ev_sub.dtype == object or ev_sub.dtype.kind in "USO":
+                    ecodes, eu = pd.factorize(pd.Series(ev_sub, dtype=object))
+                    erank = _sort_order(np.asarray(eu, dtype=object))[ecodes]
+                else:
+                    erank = ev_sub
+                lex = np.lexsort((np.arange(len(sub)), erank, ks[tpos]))
+                order[tpos] = sub[lex]
+        del key
+    else:
+        order = np.zeros(0, dtype=np.int64)
+
+    ps = p[order].astype(np.int64)
+    ds = dk[order].astype(np.int64)
+    os_ = take(org)[order]
+    es = take(et)[order]
+    rs = take(ref)[order]
+    ss = take(svc)[order]
+    # group/period codes per person rank
+    grp_r = np.empty(n_p, dtype=np.int8)
+    grp_r[prank] = grp_p
+    cut_r = np.empty(n_p, dtype=np.int64)
+    cut_r[prank] = cut_p
+    has_cut = bool((cut_r != np.iinfo(np.int64).max).any())
+    uniq_sorted = np.empty(n_p, dtype=object)
+    uniq_sorted[prank] = puniq
+
+    def period_of(idx: np.ndarray) -> np.ndarray:
+        if not has_cut:
+            return np.full(len(idx), 2, dtype=np.int8)
+        c = cut_r[ps[idx]]
+        return np.where(c == np.iinfo(np.int64).max, 2, (ds[idx] >= c).astype(np.int8))
+
+    roles = s.event_types
+    code_of = {r: known.index(v) for r, v in roles.items()}
+    K = len(orgs)
+
+    occ_parts: list[tuple[int, np.ndarray, np.ndarray]] = []  # (measure, idx, other)
+    samep = ps[1:] == ps[:-1]
+
+    # 1. hand-offs
+    ho = np.flatnonzero(samep & (os_[1:] != os_[:-1])) + 1
+    occ_parts.append((0, ho, os_[ho - 1]))
+
+    # 2. repeat assessments
+    A = np.flatnonzero(es == code_of["assessment"])
+    pa_, da_, oa_ = ps[A], ds[A], os_[A]
+    rep = (pa_[1:] == pa_[:-1]) & (da_[1:] - da_[:-1] <= s.window_days)
+    rep_i = np.flatnonzero(rep)
+    rep_idx = A[1:][rep_i]
+    prev_org = oa_[:-1][rep_i]
+    same = prev_org == oa_[1:][rep_i]
+    occ_parts.append((1, rep_idx[same], prev_org[same]))
+    occ_parts.append((2, rep_idx[~same], prev_org[~same]))
+
+    # 3. bounced referrals and ping-pong
+    R = np.flatnonzero(es == code_of["referral"])
+    D = np.flatnonzero(es == code_of["declined"])
+    dec_org = os_[D] if s.declined_by == "organisation" else rs[D]
+    nxt = np.searchsorted(R, D, side="right")
+    ok = nxt < len(R)
+    rr = R[np.minimum(nxt, max(len(R) - 1, 0))] if len(R) else np.zeros(len(D), np.int64)
+    ok &= (ps[rr] == ps[D]) & (ds[rr] - ds[D] <= s.rereferral_days) if len(R) else ok
+    occ_parts.append((3, rr[ok], dec_org[ok]))
+
+    Rk = R[rs[R] >= 0]
+    Dk = D[dec_org >= 0]
+    dk_org = dec_org[dec_org >= 0]
+    if len(Rk) and len(Dk):
+        if n_p * (K + 1) * (m + 1) >= 2**63:
+            raise InputError(
+                "This event log is too large for the in-memory path; use "
+                "evalkit.waste.measure_waste_duckdb over Parquet files."
+            )
+        kd = (ps[Dk] * K + dk_org) * (m + 1) + Dk
+        kd_order = np.argsort(kd, kind="stable")
+        kd_s = kd[kd_order]
+        kr = (ps[Rk] * K + rs[Rk]) * (m + 1) + Rk
+        j = np.searchsorted(kd_s, kr, side="left") - 1
+        jj = np.maximum(j, 0)
+        dsel = Dk[kd_order][jj]
+        pp = (j >= 0) & (kd_s[jj] // (m + 1) == kr // (m + 1)) & (ds[Rk] - ds[dsel] <= s.rereferral_days)
+        occ_parts.append((4, Rk[pp], rs[Rk][pp]))
+    else:
+        occ_parts.append((4, np.zeros(0, np.int64), np.zeros(0, np.int64)))
+
+    # ---- occurrences aggregate
+    S = len(svcs)
+    T = len(known)
+    occ_frames = []
+    for mi, idx, other in occ_parts:
+        if len(idx) == 0:
+            continue
+        key = _mixed_key(
+            [(os_[idx], K), (ss[idx] + 1, S + 1), (es[idx], T), (other + 1, K + 1),
+             (grp_r[ps[idx]], 3), (period_of(idx), 3)])
+        u, c = np.unique(key, return_counts=True)
+        o_, s_, e_, x_, g_, q_ = _unmix(u, [K, S + 1, T, K + 1, 3, 3])
+        occ_frames.append(pd.DataFrame({
+            "measure": MEASURES[mi], "organisation": orgs[o_],
+            "service": _with_na(svcs, s_ - 1), "event_type": np.array(known, dtype=object)[e_],
+            "other_organisation": _with_na(orgs, x_ - 1),
+            "group": np.array(GROUPS, dtype=object)[g_],
+            "period": np.array(PERIODS, dtype=object)[q_], "count": c.astype(np.int64)}))
+    occurrences = _finish_occurrences(occ_frames)
+
+    # ---- event counts
+    all_idx = np.arange(m)
+    key = _mixed_key([(os_, K), (es, T), (grp_r[ps], 3), (period_of(all_idx), 3)])
+    cnt = np.bincount(key, minlength=K * T * 9) if m else np.zeros(K * T * 9, np.int64)
+    nz = np.flatnonzero(cnt)
+    o_, e_, g_, q_ = _unmix(nz, [K, T, 3, 3])
+    event_counts = pd.DataFrame({
+        "organisation": orgs[o_], "event_type": np.array(known, dtype=object)[e_],
+        "group": np.array(GROUPS, dtype=object)[g_], "period": np.array(PERIODS, dtype=object)[q_],
+        "count": cnt[nz].astype(np.int64)})
+    event_counts = canonical_frame(event_counts.sort_values(
+        ["organisation", "event_type", "group", "period"], ignore_index=True))
+
+    # ---- waits
+    I = np.flatnonzero(es == code_of["intervention"])
+    ni = np.searchsorted(I, R, side="right")
+    ii = I[np.minimum(ni, max(len(I) - 1, 0))] if len(I) else np.zeros(len(R), np.int64)
+    followed = (ni < len(I)) & (ps[ii] == ps[R]) if len(I) else np.zeros(len(R), bool)
+    wait = np.where(followed, ds[ii] - ds[R], -1)
+    if len(R):
+        wspan = int(wait.max()) + 2
+        key = _mixed_key([(os_[R], K), (rs[R] + 1, K + 1), (grp_r[ps[R]], 3),
+                          (period_of(R), 3), (wait + 1, wspan)])
+        u, c = np.unique(key, return_counts=True)
+        o_, r_, g_, q_, w_ = _unmix(u, [K, K + 1, 3, 3, wspan])
+        waits = pd.DataFrame({
+            "organisation": orgs[o_], "referred_to": _with_na(orgs, r_ - 1),
+            "group": np.array(GROUPS, dtype=object)[g_], "period": np.array(PERIODS, dtype=object)[q_],
+            "wait_days": pd.array(np.where(w_ == 0, 0, w_ - 1), dtype="Int64"),
+            "count": c.astype(np.int64)})
+        waits.loc[w_ == 0, "wait_days"] = pd.NA
+    else:
+        waits = _empty_waits()
+    waits = canonical_frame(waits.sort_values(
+        ["organisation", "referred_to", "group", "period", "wait_days"],
+        ignore_index=True, na_position="last"))
+
+    # ---- per person
+    pres = np.flatnonzero(np.bincount(ps, minlength=n_p)) if m else np.zeros(0, np.int64)
+    cnt_p = np.bincount(ps, minlength=n_p)
+
+    def per(idx: np.ndarray) -> np.ndarray:
+        return np.bincount(ps[idx], minlength=n_p)[pres]
+
+    starts = np.flatnonzero(np.r_[True, ~samep]) if m else np.zeros(0, np.int64)
+    ends = np.r_[starts[1:] - 1, m - 1] if m else np.zeros(0, np.int64)
+    if n_p * (K + 1) <= 50_000_000:
+        pair = np.bincount(ps * K + os_, minlength=n_p * K).reshape(n_p, K) if m else np.zeros((n_p, K))
+        n_orgs = (pair > 0).sum(axis=1)[pres]
+    else:
+        up = np.unique(ps * K + os_)
+        n_orgs = np.bincount(up // K, minlength=n_p)[pres]
+    first_day = ds[starts]
+    last_day = ds[ends]
+    never = R[~followed]
+    front = _front_doors(pa_, oa_, da_, s.front_door_days, n_p, K)[pres]
+    per_person = pd.DataFrame({
+        "person_id": uniq_sorted[pres],
+        "group": np.array(GROUPS, dtype=object)[grp_r[pres]],
+        "first_date": (first_day * _DAY_NS).astype("datetime64[ns]"),
+        "last_date": (last_day * _DAY_NS).astype("datetime64[ns]"),
+        "events": cnt_p[pres].astype(np.int64),
+        "organisations": n_orgs.astype(np.int64),
+        "handoffs": per(ho),
+        "assessments": per(A),
+        "repeat_assessments": per(rep_idx),
+        "reassessments": per(rep_idx[same]),
+        "stories_retold": per(rep_idx[~same]),
+        "referrals": per(R),
+        "referrals_declined": per(D),
+        "bounced_referrals": per(D[ok]),
+        "ping_pong": per(occ_parts[4][1]),
+        "referrals_never_followed": per(never),
+        "front_doors": front.astype(np.int64),
+    })
+    for c in PER_PERSON_COLUMNS[4:]:
+        per_person[c] = per_person[c].astype(np.int64)
+
+    meta = {
+        "n_rows": n,
+        "period_start": s.start if s.start is not None else (
+            pd.Timestamp(int(dk.min()) * _DAY_NS) if m else None),
+        "period_end": s.end if s.end is not None else (
+            pd.Timestamp(int(dk.max()) * _DAY_NS) if m else None),
+        "has_event_id": has_eid,
+        "has_referred_to": has_ref,
+        "referrals_without_referred_to": int((rs[R] < 0).sum()),
+    }
+    return WasteCore(acc, occurrences, event_counts, waits, per_person, meta)
+
+
+def _front_doors(pa_: np.ndarray, oa_: np.ndarray, da_: np.ndarray, w: int,
+                 n_p: int, K: int) -> np.ndarray:
+    """Most distinct assessing organisations within any window of dates ``w`` days apart.
+
+    Each assessment at day ``d`` keeps its organisation "open" over windows
+    ending in ``[d, d + w]``. Per (person, organisation), overlapping spells
+    are merged; the answer is the peak number of open spells, found with one
+    sweep (+1 at a spell's start, -1 the day after its end, -1 first on ties).
+    """
+    out = np.zeros(n_p, dtype=np.int64)
+    if len(pa_) == 0:
+        return out
+    o = np.argsort(pa_ * K + oa_, kind="stable")  # by person, organisation, then date
+    kp, ko, kd = pa_[o], oa_[o], da_[o]
+    new = np.r_[True, (kp[1:] != kp[:-1]) | (ko[1:] != ko[:-1]) | (kd[1:] - kd[:-1] > w)]
+    run_start = np.flatnonzero(new)
+    run_end = np.r_[run_start[1:] - 1, len(kp) - 1]
+    sp, s0, s1 = kp[run_start], kd[run_start], kd[run_end] + w + 1
+    base = int(min(s0.min(), s1.min()))
+    span = int(max(s0.max(), s1.max())) - base + 1
+    pers = np.r_[sp, sp]
+    tim = np.r_[s0, s1] - base
+    delta = np.r_[np.ones(len(sp), np.int64), -np.ones(len(sp), np.int64)]
+    key = (pers * span + tim) * 2 + (delta > 0)
+    so = np.argsort(key, kind="stable")
+    run = np.cumsum(delta[so])
+    ps_sorted = pers[so]
+    first = np.flatnonzero(np.r_[True, ps_sorted[1:] != ps_sorted[:-1]])
+    out[ps_sorted[first]] = np.maximum.reduceat(run, first)
+    return out
+
+
+def _mixed_key(parts: list[tuple[np.ndarray, int]]) -> np.ndarray:
+    key = np.zeros(len(parts[0][0]), dtype=np.int64)
+    for arr, base in parts:
+        key = key * base + np.asarray(arr, dtype=np.int64)
+    return key
+
+
+def _unmix(key: np.ndarray, bases: list[int]) -> list[np.ndarray]:
+    out = []
+    k = np.asarray(key, dtype=np.int64)
+    for base in reversed(bases):
+        out.append(k % base)
+        k = k // base
+    return out[::-1]
+
+
+def _with_na(values: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    ext = np.append(values.astype(object), None)
+    return ext[np.where(idx < 0, len(values), idx)]
+
+
+OCCURRENCE_COLUMNS = ("measure", "organisation", "service", "event_type",
+                      "other_organisation", "group", "period", "count")
+
+
+def _finish_occurrences(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype="int64" if c == "count" else object)
+                             for c in OCCURRENCE_COLUMNS})
+    out = pd.concat(frames, ignore_index=True)
+    return sort_occurrences(canonical_frame(out))
+
+
+def sort_occurrences(df: pd.DataFrame) -> pd.DataFrame:
+    """Canonical row order of an occurrences table (measure order, then names)."""
+    df = df.copy()
+    df["_m"] = df["measure"].map({m: i for i, m in enumerate(MEASURES)})
+    df = df.sort_values(["_m", "organisation", "service", "event_type", "other_organisation",
+                         "group", "period"], na_position="last", ignore_index=True)
+    return df.drop(columns="_m")[list(OCCURRENCE_COLUMNS)].reset_index(drop=True)
+
+
+_REASON_ORDER = ("used", "missing person_id", "missing or invalid date", "missing organisation",
+                 "missing event type", "unknown event type", "dated before the start date",
+                 "dated after the end date", "person not in the people table",
+                 "person not in scope")
+
+
+def canonical_accounting(acc: pd.DataFrame) -> pd.DataFrame:
+    """Row accounting in a fixed order (precedence, then unknown types by name)."""
+    acc = acc[(acc["rows"] > 0) | (acc["reason"] == "used")].copy()
+    if "used" not in set(acc["reason"]):
+        acc = pd.concat([pd.DataFrame({"reason": ["used"], "rows": [0]}), acc])
+
+    def rank(r: str) -> tuple[int, str]:
+        for i, k in enumerate(_REASON_ORDER):
+            if r == k or (k == "unknown event type" and r.startswith(k)):
+                return (i, r)
+        return (len(_REASON_ORDER), r)
+
+    acc["_r"] = [rank(r) for r in acc["reason"]]
+    acc = acc.sort_values("_r").drop(columns="_r").reset_index(drop=True)
+    return pd.DataFrame({"reason": pd.Series(acc["reason"].tolist(), dtype=object),
+                         "rows": acc["rows"].to_numpy(dtype=np.int64)})
+
+
+def canonical_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Aggregates with one representation: text as object with None, counts as int64."""
+    out = {}
+    for c in df.columns:
+        col = df[c]
+        if c == "count":
+            out[c] = col.to_numpy(dtype=np.int64)
+        elif c == "wait_days":
+            out[c] = pd.array(col, dtype="Int64")
+        elif col.dtype == object or isinstance(col.dtype, pd.StringDtype):
+            vals = col.to_numpy(dtype=object)
+            out[c] = pd.Series([None if v is None or v is pd.NA or (isinstance(v, float)
+                                                                    and v != v) else v
+                                for v in vals], dtype=object)
+        else:
+            out[c] = col.to_numpy()
+    return pd.DataFrame(out)
+
+
+def _empty_waits() -> pd.DataFrame:
+    return pd.DataFrame({
+        "organisation": pd.Series(dtype=object), "referred_to": pd.Series(dtype=object),
+        "group": pd.Series(dtype=object), "period": pd.Series(dtype=object),
+        "wait_days": pd.Series(dtype="Int64"), "count": pd.Series(dtype="int64")})
