@@ -84,9 +84,9 @@ MEASURES: tuple[str, ...] = (
 MEASURE_LABELS: dict[str, str] = {
     "handoff": "Hand-offs between organisations",
     "reassessment": "Re-assessments (same organisation)",
-    "story_retold": "Stories retold (repeat assessment, different organisation)",
-    "bounced_referral": "Bounced referrals (declined, then re-referred)",
-    "ping_pong": "Ping-pong referrals (back to an organisation that declined)",
+    "story_retold": "Stories retold (new organisation)",
+    "bounced_referral": "Bounced referrals (declined, re-referred)",
+    "ping_pong": "Ping-pong referrals (back to a decliner)",
 }
 
 #: Event-type roles the measures use, with their default event types.
@@ -415,6 +415,11 @@ def compute_core(
 ) -> WasteCore:
     """Compute the failure-demand aggregates from an in-memory event log.
 
+    One sort of the log by (person, time, event_id, file order) and a few
+    passes over its columns: every measure is a vectorised comparison of each
+    event with its neighbour in that order (or with the next event of a given
+    type, found by binary search), so the cost is close to that of the sort.
+
     Parameters
     ----------
     events : DataFrame
@@ -437,7 +442,8 @@ def compute_core(
         if s.col(key) not in events.columns:
             raise InputError(
                 f"events table has no {s.col(key)!r} column (the {key} column). Found: "
-                f"{', '.join(map(str, events.columns))}. Rename it or pass columns={{'{key}': ...}}."
+                f"{', '.join(map(str, events.columns))}. Rename it or pass "
+                f"columns={{'{key}': ...}}."
             )
     if s.declined_by == "referred_to" and s.col("referred_to") not in events.columns:
         raise InputError("declined_by='referred_to' needs a referred_to column in events.")
@@ -450,15 +456,11 @@ def compute_core(
     ocode, ouniq = _encode(events[s.col("organisation")])
     ecode_raw, euniq = _encode(events[s.col("event_type")])
     has_ref = s.col("referred_to") in events.columns
-    if has_ref:
-        rcode, runiq = _encode(events[s.col("referred_to")])
-    else:
-        rcode, runiq = np.full(n, -1, dtype=np.int64), np.array([], dtype=object)
+    rcode, runiq = (_encode(events[s.col("referred_to")]) if has_ref
+                    else (None, np.array([], dtype=object)))
     has_svc = s.col("service") in events.columns
-    if has_svc:
-        scode, suniq = _encode(events[s.col("service")])
-    else:
-        scode, suniq = np.full(n, -1, dtype=np.int64), np.array([], dtype=object)
+    scode, suniq = (_encode(events[s.col("service")]) if has_svc
+                    else (None, np.array([], dtype=object)))
     has_eid = s.col("event_id") in events.columns
     if has_eid:
         eid = events[s.col("event_id")]
@@ -470,41 +472,42 @@ def compute_core(
 
     # organisation vocabulary: union of organisation and referred_to, sorted
     orgs = np.array(sorted(set(map(str, ouniq)) | set(map(str, runiq))), dtype=object)
-    oidx = pd.Index(orgs)
-    omap = oidx.get_indexer(np.asarray(ouniq, dtype=str).astype(object)) if len(ouniq) else np.zeros(0, np.int64)
-    rmap = oidx.get_indexer(np.asarray(runiq, dtype=str).astype(object)) if len(runiq) else np.zeros(0, np.int64)
-    org = np.where(ocode >= 0, np.append(omap, -1)[ocode], -1)
-    ref = np.where(rcode >= 0, np.append(rmap, -1)[rcode], -1)
+    K = len(orgs)
+    org = _lookup(ocode, _index_of(orgs, ouniq))
+    ref = _lookup(rcode, _index_of(orgs, runiq)) if has_ref else None
     svcs = np.array(sorted(set(map(str, suniq))), dtype=object)
-    smap = pd.Index(svcs).get_indexer(np.asarray(suniq, dtype=str).astype(object)) if len(suniq) else np.zeros(0, np.int64)
-    svc = np.where(scode >= 0, np.append(smap, -1)[scode], -1)
+    svc = _lookup(scode, _index_of(svcs, suniq)) if has_svc else None
 
-    # event types: normalise names, map to known types
+    # event types: normalise names, map to known types (-1 unknown, -2 missing)
     known = s.known_event_types
     norm = np.array([str(v).strip().lower() for v in euniq], dtype=object)
-    kmap = pd.Index(known).get_indexer(norm) if len(norm) else np.zeros(0, np.int64)
-    et = np.where(ecode_raw >= 0, np.append(kmap, -1)[ecode_raw], -2)  # -2 missing, -1 unknown
+    kmap = pd.Index(known).get_indexer(norm).astype(np.int8) if len(norm) else np.zeros(
+        0, np.int8)
+    et = np.append(kmap, np.int8(-2))[ecode_raw]
 
     # ---- exclusions, in order of precedence
     reason = np.zeros(n, dtype=np.int16)  # 0 = used
     labels: list[str] = ["used"]
 
     def flag(mask: np.ndarray, label: str) -> None:
-        m = mask & (reason == 0)
-        if m.any():
+        m_ = mask & (reason == 0)
+        if m_.any():
             labels.append(label)
-            reason[m] = len(labels) - 1
+            reason[m_] = len(labels) - 1
 
+    nat = t == _NAT
     flag(pcode < 0, "missing person_id")
-    flag(t == _NAT, "missing or invalid date")
+    flag(nat, "missing or invalid date")
     flag(org < 0, "missing organisation")
     flag(et == -2, "missing event type")
     unknown = et == -1
     if unknown.any():
-        ucodes = np.unique(ecode_raw[unknown & (reason == 0)])
-        for uc in ucodes:
+        for uc in np.unique(ecode_raw[unknown & (reason == 0)]):
             flag(unknown & (ecode_raw == uc), f"unknown event type {str(euniq[uc])!r}")
-    day = np.where(t == _NAT, 0, t // _DAY_NS)
+    del unknown
+    day = t // _DAY_NS
+    day[nat] = 0
+    del nat
     if s.start is not None:
         flag(day < s.start.value // _DAY_NS, "dated before the start date")
     if s.end is not None:
@@ -512,107 +515,122 @@ def compute_core(
 
     n_p = len(puniq)
     grp_p = np.full(n_p, 2, dtype=np.int8)
-    cut_p = np.full(n_p, np.iinfo(np.int64).max, dtype=np.int64)
+    cut_p = np.full(n_p, _NOCUT, dtype=np.int64)
     if ppl is not None:
         pos = pd.Index(ppl["person_id"].to_numpy(dtype=object)).get_indexer(
             np.asarray(puniq, dtype=object))
         known_p = pos >= 0
-        flag((pcode >= 0) & ~np.append(known_p, True)[pcode], "person not in the people table")
+        flag(~np.append(known_p, True)[pcode], "person not in the people table")
         scope = np.append(np.where(known_p, ppl["in_scope"].to_numpy()[pos], True), True)
-        flag((pcode >= 0) & ~scope[pcode], "person not in scope")
+        flag(~scope[pcode], "person not in scope")
         g = pd.Index(GROUPS).get_indexer(ppl["group"].to_numpy())
         grp_p = np.where(known_p, g[pos], 2).astype(np.int8)
         cutd = ppl["cut"].to_numpy().astype("datetime64[ns]").view(np.int64)
-        cutd = np.where(cutd == _NAT, np.iinfo(np.int64).max, cutd // _DAY_NS)
-        cut_p = np.where(known_p, cutd[pos], np.iinfo(np.int64).max)
+        cutd = np.where(cutd == _NAT, _NOCUT, cutd // _DAY_NS)
+        cut_p = np.where(known_p, cutd[pos], _NOCUT)
 
     acc = canonical_accounting(pd.DataFrame({
         "reason": labels,
         "rows": np.bincount(reason, minlength=len(labels)).astype(np.int64),
     }))
 
-    used = reason == 0
-    all_used = bool(used.all())
-    keep = None if all_used else np.flatnonzero(used)
+    keep = None if not reason.any() else np.flatnonzero(reason == 0)
+    del reason
 
     def take(a: np.ndarray) -> np.ndarray:
         return a if keep is None else a[keep]
 
-    prank = _sort_order(puniq)
-    p = prank[take(pcode)] if n_p else take(pcode)
+    prank = _sort_order(puniq).astype(np.int32)
+    p = prank[take(pcode)]
+    del pcode
     tk = take(t)
     dk = take(day)
+    del t, day
     m = len(p)
 
     # ---- the one sort: (person, time, event_id, file order)
-    if m:
-        t0 = tk.min()
-        midnight = not np.any(tk % _DAY_NS)
-        if midnight:
-            tkey = dk - dk.min()
-        else:
-            tkey = tk - t0
-        span = int(tkey.max()) + 1
-        if n_p * span >= 2**62:
-            _, tkey = np.unique(tk, return_inverse=True)
-            span = int(tkey.max()) + 1
-        key = p.astype(np.int64) * span + tkey
-        order = np.argsort(key, kind="stable")
-        if has_eid:
-            ks = key[order]
-            dup = ks[1:] == ks[:-1]
-            if dup.any():
-                in_tie = np.zeros(m, dtype=bool)
-                in_tie[:-1] |= dup
-                in_tie[1:] |= dup
-                tpos = np.flatnonzero(in_tie)
-                sub = order[tpos]
-                ev = events[s.col("event_id")].to_numpy()
-                ev_sub = ev[sub if keep is None else keep[sub]]
-                if ev_sub.dtype == object or ev_sub.dtype.kind in "USO":
-                    ecodes, eu = pd.factorize(pd.Series(ev_sub, dtype=object))
-                    erank = _sort_order(np.asarray(eu, dtype=object))[ecodes]
-                else:
-                    erank = ev_sub
-                lex = np.lexsort((np.arange(len(sub)), erank, ks[tpos]))
-                order[tpos] = sub[lex]
-        del key
+    dmin = int(dk.min()) if m else 0
+    midnight = bool(m) and not np.any(tk % _DAY_NS)
+    if midnight:
+        tkey = dk - dmin
+    elif m:
+        tkey = tk - tk.min()
+        if not np.any(tkey % 1_000_000_000):
+            tkey //= 1_000_000_000  # whole seconds
     else:
-        order = np.zeros(0, dtype=np.int64)
-
-    ps = p[order].astype(np.int64)
-    ds = dk[order].astype(np.int64)
+        tkey = dk
+    span = int(tkey.max()) + 1 if m else 1
+    if n_p * span >= 2**62:
+        _, tkey = np.unique(tk, return_inverse=True)
+        span = int(tkey.max()) + 1
+    key = p.astype(np.int64)
+    key *= span
+    key += tkey
+    del tkey
+    order, ks = _sorted_order(key, n_p * span)
+    del key
+    if has_eid and m:
+        dup = ks[1:] == ks[:-1]
+        if dup.any():
+            in_tie = np.zeros(m, dtype=bool)
+            in_tie[:-1] |= dup
+            in_tie[1:] |= dup
+            tpos = np.flatnonzero(in_tie)
+            sub = order[tpos]
+            ev = events[s.col("event_id")].to_numpy()
+            ev_sub = ev[sub if keep is None else keep[sub]]
+            if ev_sub.dtype == object or ev_sub.dtype.kind in "USO":
+                ecodes, eu = pd.factorize(pd.Series(ev_sub, dtype=object))
+                erank = _sort_order(np.asarray(eu, dtype=object))[ecodes]
+            else:
+                erank = ev_sub
+            lex = np.lexsort((np.arange(len(sub)), erank, ks[tpos]))
+            order[tpos] = sub[lex]
+        del dup
+    ps = (ks // span).astype(np.int32)
+    if midnight:
+        ds = (ks % span).astype(np.int32) + np.int32(dmin)
+    else:
+        ds = dk[order].astype(np.int32)
+    del ks, dk, tk
     os_ = take(org)[order]
     es = take(et)[order]
-    rs = take(ref)[order]
-    ss = take(svc)[order]
+    rs = take(ref)[order] if has_ref else np.full(m, -1, dtype=np.int8)
+    ss = take(svc)[order] if has_svc else np.full(m, -1, dtype=np.int8)
+    del order, org, et, ref, svc, keep
+
     # group/period codes per person rank
     grp_r = np.empty(n_p, dtype=np.int8)
     grp_r[prank] = grp_p
     cut_r = np.empty(n_p, dtype=np.int64)
     cut_r[prank] = cut_p
-    has_cut = bool((cut_r != np.iinfo(np.int64).max).any())
+    has_grp = bool((grp_r != 2).any())
+    has_cut = bool((cut_r != _NOCUT).any())
     uniq_sorted = np.empty(n_p, dtype=object)
     uniq_sorted[prank] = puniq
 
-    def period_of(idx: np.ndarray) -> np.ndarray:
+    def group_of(idx: np.ndarray | None) -> np.ndarray | int:
+        if not has_grp:
+            return 2
+        return grp_r[ps if idx is None else ps[idx]]
+
+    def period_of(idx: np.ndarray | None) -> np.ndarray | int:
         if not has_cut:
-            return np.full(len(idx), 2, dtype=np.int8)
-        c = cut_r[ps[idx]]
-        return np.where(c == np.iinfo(np.int64).max, 2, (ds[idx] >= c).astype(np.int8))
+            return 2
+        c = cut_r[ps if idx is None else ps[idx]]
+        d = ds if idx is None else ds[idx]
+        return np.where(c == _NOCUT, 2, (d >= c).astype(np.int8))
 
     roles = s.event_types
     code_of = {r: known.index(v) for r, v in roles.items()}
-    K = len(orgs)
-
     occ_parts: list[tuple[int, np.ndarray, np.ndarray]] = []  # (measure, idx, other)
     samep = ps[1:] == ps[:-1]
 
-    # 1. hand-offs
+    # 1. hand-offs: consecutive events of a person at different organisations
     ho = np.flatnonzero(samep & (os_[1:] != os_[:-1])) + 1
     occ_parts.append((0, ho, os_[ho - 1]))
 
-    # 2. repeat assessments
+    # 2. repeat assessments: previous assessment of the person within window_days
     A = np.flatnonzero(es == code_of["assessment"])
     pa_, da_, oa_ = ps[A], ds[A], os_[A]
     rep = (pa_[1:] == pa_[:-1]) & (da_[1:] - da_[:-1] <= s.window_days)
@@ -623,49 +641,52 @@ def compute_core(
     occ_parts.append((1, rep_idx[same], prev_org[same]))
     occ_parts.append((2, rep_idx[~same], prev_org[~same]))
 
-    # 3. bounced referrals and ping-pong
+    # 3. bounced referrals (next referral within rereferral_days) and ping-pong
     R = np.flatnonzero(es == code_of["referral"])
     D = np.flatnonzero(es == code_of["declined"])
     dec_org = os_[D] if s.declined_by == "organisation" else rs[D]
-    nxt = np.searchsorted(R, D, side="right")
-    ok = nxt < len(R)
-    rr = R[np.minimum(nxt, max(len(R) - 1, 0))] if len(R) else np.zeros(len(D), np.int64)
-    ok &= (ps[rr] == ps[D]) & (ds[rr] - ds[D] <= s.rereferral_days) if len(R) else ok
-    occ_parts.append((3, rr[ok], dec_org[ok]))
+    bounced = np.zeros(len(D), dtype=bool)
+    rr = np.zeros(len(D), dtype=np.int64)
+    if len(R) and len(D):
+        nxt = np.searchsorted(R, D, side="right")
+        rr = R[np.minimum(nxt, len(R) - 1)]
+        bounced = (nxt < len(R)) & (ps[rr] == ps[D]) & (ds[rr] - ds[D] <= s.rereferral_days)
+    occ_parts.append((3, rr[bounced], dec_org[bounced]))
 
     Rk = R[rs[R] >= 0]
-    Dk = D[dec_org >= 0]
-    dk_org = dec_org[dec_org >= 0]
+    has_dec = dec_org >= 0
+    Dk, dk_org = D[has_dec], dec_org[has_dec]
+    pp_idx = np.zeros(0, np.int64)
     if len(Rk) and len(Dk):
-        if n_p * (K + 1) * (m + 1) >= 2**63:
-            raise InputError(
-                "This event log is too large for the in-memory path; use "
-                "evalkit.waste.measure_waste_duckdb over Parquet files."
-            )
-        kd = (ps[Dk] * K + dk_org) * (m + 1) + Dk
-        kd_order = np.argsort(kd, kind="stable")
-        kd_s = kd[kd_order]
-        kr = (ps[Rk] * K + rs[Rk]) * (m + 1) + Rk
-        j = np.searchsorted(kd_s, kr, side="left") - 1
+        # latest decline of (person, organisation) before each referral to that organisation
+        pair_d = ps[Dk].astype(np.int64) * K + dk_org
+        pair_r = ps[Rk].astype(np.int64) * K + rs[Rk]
+        kd = pair_d * (m + 1) + Dk
+        kd.sort()
+        j = np.searchsorted(kd, pair_r * (m + 1) + Rk, side="left") - 1
         jj = np.maximum(j, 0)
-        dsel = Dk[kd_order][jj]
-        pp = (j >= 0) & (kd_s[jj] // (m + 1) == kr // (m + 1)) & (ds[Rk] - ds[dsel] <= s.rereferral_days)
-        occ_parts.append((4, Rk[pp], rs[Rk][pp]))
-    else:
-        occ_parts.append((4, np.zeros(0, np.int64), np.zeros(0, np.int64)))
+        dsel = kd[jj] % (m + 1)
+        pp = ((j >= 0) & (kd[jj] // (m + 1) == pair_r)
+              & (ds[Rk] - ds[dsel] <= s.rereferral_days))
+        pp_idx = Rk[pp]
+        if n_p * (K + 1) * (m + 1) >= 2**63:  # pragma: no cover - beyond memory anyway
+            raise InputError("This event log is too large for the in-memory path; use "
+                             "evalkit.waste.measure_waste_duckdb over Parquet files.")
+    occ_parts.append((4, pp_idx, rs[pp_idx]))
 
     # ---- occurrences aggregate
     S = len(svcs)
     T = len(known)
+    bases = [K, S + 1, T, K + 1, 3, 3]
     occ_frames = []
     for mi, idx, other in occ_parts:
         if len(idx) == 0:
             continue
         key = _mixed_key(
             [(os_[idx], K), (ss[idx] + 1, S + 1), (es[idx], T), (other + 1, K + 1),
-             (grp_r[ps[idx]], 3), (period_of(idx), 3)])
-        u, c = np.unique(key, return_counts=True)
-        o_, s_, e_, x_, g_, q_ = _unmix(u, [K, S + 1, T, K + 1, 3, 3])
+             (group_of(idx), 3), (period_of(idx), 3)])
+        u, c = _count_keys(key, int(np.prod(bases, dtype=np.float64)))
+        o_, s_, e_, x_, g_, q_ = _unmix(u, bases)
         occ_frames.append(pd.DataFrame({
             "measure": MEASURES[mi], "organisation": orgs[o_],
             "service": _with_na(svcs, s_ - 1), "event_type": np.array(known, dtype=object)[e_],
@@ -675,36 +696,41 @@ def compute_core(
     occurrences = _finish_occurrences(occ_frames)
 
     # ---- event counts
-    all_idx = np.arange(m)
-    key = _mixed_key([(os_, K), (es, T), (grp_r[ps], 3), (period_of(all_idx), 3)])
-    cnt = np.bincount(key, minlength=K * T * 9) if m else np.zeros(K * T * 9, np.int64)
-    nz = np.flatnonzero(cnt)
-    o_, e_, g_, q_ = _unmix(nz, [K, T, 3, 3])
+    key = _mixed_key([(os_, K), (es, T), (group_of(None), 3), (period_of(None), 3)]) if m \
+        else np.zeros(0, np.int64)
+    u, c = _count_keys(key, K * T * 9)
+    o_, e_, g_, q_ = _unmix(u, [K, T, 3, 3])
     event_counts = pd.DataFrame({
         "organisation": orgs[o_], "event_type": np.array(known, dtype=object)[e_],
         "group": np.array(GROUPS, dtype=object)[g_], "period": np.array(PERIODS, dtype=object)[q_],
-        "count": cnt[nz].astype(np.int64)})
+        "count": c.astype(np.int64)})
     event_counts = canonical_frame(event_counts.sort_values(
         ["organisation", "event_type", "group", "period"], ignore_index=True))
+    del key
 
-    # ---- waits
+    # ---- waits: each referral to the person's next intervention
     I = np.flatnonzero(es == code_of["intervention"])
-    ni = np.searchsorted(I, R, side="right")
-    ii = I[np.minimum(ni, max(len(I) - 1, 0))] if len(I) else np.zeros(len(R), np.int64)
-    followed = (ni < len(I)) & (ps[ii] == ps[R]) if len(I) else np.zeros(len(R), bool)
-    wait = np.where(followed, ds[ii] - ds[R], -1)
+    followed = np.zeros(len(R), dtype=bool)
+    wait = np.full(len(R), -1, dtype=np.int64)
+    if len(I) and len(R):
+        ni = np.searchsorted(I, R, side="right")
+        ii = I[np.minimum(ni, len(I) - 1)]
+        followed = (ni < len(I)) & (ps[ii] == ps[R])
+        wait = np.where(followed, ds[ii] - ds[R], -1)
     if len(R):
         wspan = int(wait.max()) + 2
-        key = _mixed_key([(os_[R], K), (rs[R] + 1, K + 1), (grp_r[ps[R]], 3),
+        wb = [K, K + 1, 3, 3, wspan]
+        key = _mixed_key([(os_[R], K), (rs[R] + 1, K + 1), (group_of(R), 3),
                           (period_of(R), 3), (wait + 1, wspan)])
-        u, c = np.unique(key, return_counts=True)
-        o_, r_, g_, q_, w_ = _unmix(u, [K, K + 1, 3, 3, wspan])
+        u, c = _count_keys(key, int(np.prod(wb, dtype=np.float64)))
+        o_, r_, g_, q_, w_ = _unmix(u, wb)
+        wd = pd.array(w_ - 1, dtype="Int64")
+        wd[w_ == 0] = pd.NA
         waits = pd.DataFrame({
             "organisation": orgs[o_], "referred_to": _with_na(orgs, r_ - 1),
-            "group": np.array(GROUPS, dtype=object)[g_], "period": np.array(PERIODS, dtype=object)[q_],
-            "wait_days": pd.array(np.where(w_ == 0, 0, w_ - 1), dtype="Int64"),
+            "group": np.array(GROUPS, dtype=object)[g_],
+            "period": np.array(PERIODS, dtype=object)[q_], "wait_days": wd,
             "count": c.astype(np.int64)})
-        waits.loc[w_ == 0, "wait_days"] = pd.NA
     else:
         waits = _empty_waits()
     waits = canonical_frame(waits.sort_values(
@@ -712,29 +738,32 @@ def compute_core(
         ignore_index=True, na_position="last"))
 
     # ---- per person
-    pres = np.flatnonzero(np.bincount(ps, minlength=n_p)) if m else np.zeros(0, np.int64)
     cnt_p = np.bincount(ps, minlength=n_p)
+    pres = np.flatnonzero(cnt_p)
 
     def per(idx: np.ndarray) -> np.ndarray:
-        return np.bincount(ps[idx], minlength=n_p)[pres]
+        return np.bincount(ps[idx], minlength=n_p)[pres].astype(np.int64)
 
-    starts = np.flatnonzero(np.r_[True, ~samep]) if m else np.zeros(0, np.int64)
-    ends = np.r_[starts[1:] - 1, m - 1] if m else np.zeros(0, np.int64)
-    if n_p * (K + 1) <= 50_000_000:
-        pair = np.bincount(ps * K + os_, minlength=n_p * K).reshape(n_p, K) if m else np.zeros((n_p, K))
-        n_orgs = (pair > 0).sum(axis=1)[pres]
+    if m:
+        starts = np.flatnonzero(np.r_[True, ~samep])
+        ends = np.r_[starts[1:] - 1, m - 1]
     else:
-        up = np.unique(ps * K + os_)
-        n_orgs = np.bincount(up // K, minlength=n_p)[pres]
-    first_day = ds[starts]
-    last_day = ds[ends]
+        starts = ends = np.zeros(0, np.int64)
+    del samep
+    if n_p * K <= 50_000_000:
+        pk = ps.astype(np.int64) * K + os_
+        n_orgs = (np.bincount(pk, minlength=n_p * K).reshape(n_p, K) > 0).sum(axis=1)[pres]
+    else:  # pragma: no cover - very many organisations
+        pk = np.unique(ps.astype(np.int64) * K + os_)
+        n_orgs = np.bincount(pk // K, minlength=n_p)[pres]
+    del pk
     never = R[~followed]
     front = _front_doors(pa_, oa_, da_, s.front_door_days, n_p, K)[pres]
     per_person = pd.DataFrame({
-        "person_id": uniq_sorted[pres],
-        "group": np.array(GROUPS, dtype=object)[grp_r[pres]],
-        "first_date": (first_day * _DAY_NS).astype("datetime64[ns]"),
-        "last_date": (last_day * _DAY_NS).astype("datetime64[ns]"),
+        "person_id": pd.Series(uniq_sorted[pres], dtype=object),
+        "group": pd.Series(np.array(GROUPS, dtype=object)[grp_r[pres]], dtype=object),
+        "first_date": (ds[starts].astype(np.int64) * _DAY_NS).astype("datetime64[ns]"),
+        "last_date": (ds[ends].astype(np.int64) * _DAY_NS).astype("datetime64[ns]"),
         "events": cnt_p[pres].astype(np.int64),
         "organisations": n_orgs.astype(np.int64),
         "handoffs": per(ho),
@@ -744,20 +773,18 @@ def compute_core(
         "stories_retold": per(rep_idx[~same]),
         "referrals": per(R),
         "referrals_declined": per(D),
-        "bounced_referrals": per(D[ok]),
-        "ping_pong": per(occ_parts[4][1]),
+        "bounced_referrals": per(D[bounced]),
+        "ping_pong": per(pp_idx),
         "referrals_never_followed": per(never),
         "front_doors": front.astype(np.int64),
     })
-    for c in PER_PERSON_COLUMNS[4:]:
-        per_person[c] = per_person[c].astype(np.int64)
 
     meta = {
         "n_rows": n,
         "period_start": s.start if s.start is not None else (
-            pd.Timestamp(int(dk.min()) * _DAY_NS) if m else None),
+            pd.Timestamp(int(ds.min()) * _DAY_NS) if m else None),
         "period_end": s.end if s.end is not None else (
-            pd.Timestamp(int(dk.max()) * _DAY_NS) if m else None),
+            pd.Timestamp(int(ds.max()) * _DAY_NS) if m else None),
         "has_event_id": has_eid,
         "has_referred_to": has_ref,
         "referrals_without_referred_to": int((rs[R] < 0).sum()),
@@ -765,11 +792,58 @@ def compute_core(
     return WasteCore(acc, occurrences, event_counts, waits, per_person, meta)
 
 
+_NOCUT = np.iinfo(np.int64).max
+
+
+def _index_of(vocab: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Position of each value (as text) in a sorted vocabulary, as small ints."""
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.int32)
+    idx = pd.Index(vocab).get_indexer(np.array([str(v) for v in values], dtype=object))
+    return idx.astype(np.int16 if len(vocab) < 32_000 else np.int32)
+
+
+def _lookup(codes: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """``table[codes]`` with code ``-1`` (missing) giving ``-1``."""
+    return np.append(table, table.dtype.type(-1))[codes]
+
+
+def _sorted_order(key: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stable sort order of non-negative int64 ``key`` (< ``bound``) and the sorted keys.
+
+    When the row number fits in the spare low bits, the rows are packed into
+    the key and sorted by value (much faster than an argsort); ties keep row
+    order, so the sort is stable either way.
+    """
+    n = len(key)
+    bits = max(1, int(max(n - 1, 1)).bit_length())
+    if bound <= (2**62 >> bits):
+        packed = key << bits
+        packed |= np.arange(n, dtype=np.int64)
+        packed.sort()
+        order = packed & ((1 << bits) - 1)
+        packed >>= bits
+        return order, packed
+    order = np.argsort(key, kind="stable")
+    return order, key[order]
+
+
+def _count_keys(key: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct keys and their counts, by bincount when the key space is small."""
+    if len(key) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    if bound <= 20_000_000:
+        c = np.bincount(key, minlength=1)
+        u = np.flatnonzero(c)
+        return u, c[u]
+    return np.unique(key, return_counts=True)
+
+
 def _front_doors(pa_: np.ndarray, oa_: np.ndarray, da_: np.ndarray, w: int,
                  n_p: int, K: int) -> np.ndarray:
     """Most distinct assessing organisations within any window of dates ``w`` days apart.
 
-    Each assessment at day ``d`` keeps its organisation "open" over windows
+    Each assessment on day ``d`` keeps its organisation "open" for windows
     ending in ``[d, d + w]``. Per (person, organisation), overlapping spells
     are merged; the answer is the peak number of open spells, found with one
     sweep (+1 at a spell's start, -1 the day after its end, -1 first on ties).
@@ -777,21 +851,22 @@ def _front_doors(pa_: np.ndarray, oa_: np.ndarray, da_: np.ndarray, w: int,
     out = np.zeros(n_p, dtype=np.int64)
     if len(pa_) == 0:
         return out
-    o = np.argsort(pa_ * K + oa_, kind="stable")  # by person, organisation, then date
-    kp, ko, kd = pa_[o], oa_[o], da_[o]
+    k1 = pa_.astype(np.int64) * K + oa_
+    o, _ = _sorted_order(k1, n_p * K)  # by person, organisation, then date (stable)
+    kp, ko, kd = pa_[o], oa_[o], da_[o].astype(np.int64)
     new = np.r_[True, (kp[1:] != kp[:-1]) | (ko[1:] != ko[:-1]) | (kd[1:] - kd[:-1] > w)]
     run_start = np.flatnonzero(new)
     run_end = np.r_[run_start[1:] - 1, len(kp) - 1]
-    sp, s0, s1 = kp[run_start], kd[run_start], kd[run_end] + w + 1
-    base = int(min(s0.min(), s1.min()))
-    span = int(max(s0.max(), s1.max())) - base + 1
+    sp, s0, s1 = kp[run_start].astype(np.int64), kd[run_start], kd[run_end] + w + 1
+    base = int(s0.min())
+    span = int(s1.max()) - base + 1
     pers = np.r_[sp, sp]
-    tim = np.r_[s0, s1] - base
-    delta = np.r_[np.ones(len(sp), np.int64), -np.ones(len(sp), np.int64)]
-    key = (pers * span + tim) * 2 + (delta > 0)
-    so = np.argsort(key, kind="stable")
-    run = np.cumsum(delta[so])
-    ps_sorted = pers[so]
+    key = (pers * span + (np.r_[s0, s1] - base)) * 2
+    key[: len(sp)] += 1  # starts (+1) after ends (-1) on the same day
+    so, ksorted = _sorted_order(key, n_p * span * 2)
+    delta = np.where(so < len(sp), 1, -1)
+    run = np.cumsum(delta)
+    ps_sorted = ksorted // (2 * span)
     first = np.flatnonzero(np.r_[True, ps_sorted[1:] != ps_sorted[:-1]])
     out[ps_sorted[first]] = np.maximum.reduceat(run, first)
     return out
