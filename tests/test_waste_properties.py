@@ -139,8 +139,6 @@ def test_shuffling_rows_changes_nothing(case, rnd):
     perm = list(range(len(df)))
     rnd.shuffle(perm)
     shuffled = df.iloc[perm].reset_index(drop=True)
-    kw = dict(window_days=s.window_days, rereferral_days=s.rereferral_days,
-              front_door_days=s.front_door_days)
     # the report is a function of the core aggregates alone, so equal cores mean equal
     # reports (checked end to end on the hand-built log below)
     a, b = compute_core(df, settings=s), compute_core(shuffled, settings=s)

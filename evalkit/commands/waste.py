@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -22,14 +22,15 @@ def register(app: typer.Typer) -> None:
 
     @app.command("waste")
     def waste(
-        place: Path = typer.Argument(..., help="The place's place.yml."),
-        csv: Path | None = typer.Option(
-            None, "--csv", help="Write every waste table as CSV into this folder."),
-        xlsx: Path | None = typer.Option(
-            None, "--xlsx", help="Write every waste table to this Excel workbook."),
-        allow_unpriced: bool = typer.Option(
-            False, "--allow-unpriced",
-            help="Leave failure demand without a unit cost unpriced instead of stopping."),
+        place: Annotated[Path, typer.Argument(help="The place's place.yml.")],
+        csv: Annotated[Path | None, typer.Option(
+            "--csv", help="Write every waste table as CSV into this folder.")] = None,
+        xlsx: Annotated[Path | None, typer.Option(
+            "--xlsx", help="Write every waste table to this Excel workbook.")] = None,
+        allow_unpriced: Annotated[bool, typer.Option(
+            "--allow-unpriced",
+            help="Leave failure demand without a unit cost unpriced instead of stopping.",
+        )] = False,
     ) -> None:
         """Measure and price failure demand: hand-offs, repeat assessments, bounced
         referrals, waits and front doors, by organisation and partner."""

@@ -188,6 +188,10 @@ def compute_core_duckdb(
     grp = "coalesce(p.grp, 'all')" if ppl is not None else "'all'"
     cut = "p.cut" if ppl is not None else "CAST(NULL AS BIGINT)"
     eid = _q(s.col("event_id")) if has_eid else "CAST(NULL AS INTEGER)"
+    svc_expr = (f"CAST({_q(s.col('service'))} AS VARCHAR)" if has_svc
+                else "CAST(NULL AS VARCHAR)")
+    ref_expr = (f"CAST({_q(s.col('referred_to'))} AS VARCHAR)" if has_ref
+                else "CAST(NULL AS VARCHAR)")
     X(f"""
         CREATE OR REPLACE TEMP TABLE raw AS
         SELECT *, {day_expr} AS day FROM (
@@ -195,8 +199,7 @@ def compute_core_duckdb(
                  CAST({_q(s.col('organisation'))} AS VARCHAR) AS organisation,
                  CAST({_q(s.col('event_type'))} AS VARCHAR) AS et_raw,
                  lower(trim(CAST({_q(s.col('event_type'))} AS VARCHAR))) AS et,
-                 {('CAST(' + _q(s.col('service')) + ' AS VARCHAR)') if has_svc else 'CAST(NULL AS VARCHAR)'} AS service,
-                 {('CAST(' + _q(s.col('referred_to')) + ' AS VARCHAR)') if has_ref else 'CAST(NULL AS VARCHAR)'} AS referred_to,
+                 {svc_expr} AS service, {ref_expr} AS referred_to,
                  {eid} AS event_id, __fidx, __frow
           FROM src)""")
     X(f"""
@@ -345,8 +348,8 @@ def compute_core_duckdb(
                                * 86_400_000_000_000).astype("datetime64[ns]"))
     for c in PER_PERSON_COLUMNS[4:]:
         pp[c] = pp[c].astype(np.int64)
-    pp["person_id"] = pp["person_id"].to_numpy(dtype=object)
-    pp["group"] = pp["group"].to_numpy(dtype=object)
+    for c in ("person_id", "group"):
+        pp[c] = pd.Series(pp[c].to_numpy(dtype=object), index=pp.index, dtype=object)
     per_person = pp[list(PER_PERSON_COLUMNS)]
 
     lo, hi, nref = X(

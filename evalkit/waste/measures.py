@@ -173,7 +173,8 @@ class WasteSettings:
             )
         for k, v in given.items():
             if not isinstance(v, str) or not v.strip():
-                raise InputError(f"event_types[{k!r}] must be a non-empty event type name; got {v!r}.")
+                raise InputError(
+                    f"event_types[{k!r}] must be a non-empty event type name; got {v!r}.")
             roles[k] = v.strip().lower()
         if len(set(roles.values())) != len(roles):
             raise InputError(
@@ -535,7 +536,6 @@ def compute_core(
     }))
 
     keep = None if not reason.any() else np.flatnonzero(reason == 0)
-    del reason
 
     def take(a: np.ndarray) -> np.ndarray:
         return a if keep is None else a[keep]
@@ -597,7 +597,7 @@ def compute_core(
     es = take(et)[order]
     rs = take(ref)[order] if has_ref else np.full(m, -1, dtype=np.int8)
     ss = take(svc)[order] if has_svc else np.full(m, -1, dtype=np.int8)
-    del order, org, et, ref, svc, keep
+    del order, org, et, ref, svc
 
     # group/period codes per person rank
     grp_r = np.empty(n_p, dtype=np.int8)

@@ -78,7 +78,8 @@ def plot_cost_by_partner(report: WasteReport, ax: Axes | None = None, **kwargs: 
     ax = get_axes(ax)
     cbp = report.to_frame("cost_by_partner")
     year = report.meta.get("price_year")
-    if cbp.empty or cbp["avoidable_cost_gbp"].isna().all():
+    if (not report.meta.get("priced", True) or cbp.empty
+            or cbp["avoidable_cost_gbp"].isna().all()):
         ax.text(0.5, 0.5, "Not priced (no unit costs given)", ha="center", va="center",
                 transform=ax.transAxes, color=GREY)
     else:

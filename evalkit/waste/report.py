@@ -19,7 +19,6 @@ from .measures import (
     GROUPS,
     MEASURE_LABELS,
     MEASURES,
-    PERIODS,
     TIE_RULE,
     WasteCore,
     WasteSettings,
@@ -295,7 +294,8 @@ def assemble_report(
     cbp = priced[priced["avoidable_share"] > 0]
     cost_by_partner = (cbp.groupby(["partner", "measure"])
                        .agg(count=("count", "sum"),
-                            avoidable_cost_gbp=("avoidable_cost_gbp", "sum"),
+                            avoidable_cost_gbp=("avoidable_cost_gbp",
+                                                lambda x: x.sum(min_count=1)),
                             cashable_cost_gbp=("cashable_cost_gbp", lambda x: x.sum(min_count=1)))
                        .reset_index())
     cost_by_partner["_m"] = cost_by_partner["measure"].map({m: i for i, m in enumerate(MEASURES)})
@@ -545,11 +545,12 @@ class WasteReport:
 
     def __repr__(self) -> str:
         t = self.tables["totals"].set_index("measure")["count"]
+        py = self.meta.get("price_year")
+        year = f" ({py} prices)" if py and self.meta.get("priced", True) else ""
         return (f"<WasteReport {t['events']:,} events, {len(self.tables['per_person']):,} "
                 f"people: {t['handoff']:,} hand-offs, {t['repeat_assessment']:,} repeat "
                 f"assessments ({t['story_retold']:,} stories retold), {t['bounced_referral']:,} "
-                f"bounced referrals; avoidable cost {_gbp(self.total_avoidable_cost)}"
-                f"{' (' + str(self.meta['price_year']) + ' prices)' if self.meta.get('price_year') else ''}>")
+                f"bounced referrals; avoidable cost {_gbp(self.total_avoidable_cost)}{year}>")
 
     def _repr_html_(self) -> str:
         return self.summary()._repr_html_()
