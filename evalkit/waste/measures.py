@@ -677,16 +677,16 @@ def compute_core(
     # ---- occurrences aggregate
     S = len(svcs)
     T = len(known)
-    bases = [K, S + 1, T, K + 1, 3, 3]
+    bases = [3, 3, K, S + 1, T, K + 1]
     occ_frames = []
     for mi, idx, other in occ_parts:
         if len(idx) == 0:
             continue
         key = _mixed_key(
-            [(os_[idx], K), (ss[idx] + 1, S + 1), (es[idx], T), (other + 1, K + 1),
-             (group_of(idx), 3), (period_of(idx), 3)])
+            [(group_of(idx), 3), (period_of(idx), 3), (os_[idx], K), (ss[idx] + 1, S + 1),
+             (es[idx], T), (other + 1, K + 1)])
         u, c = _count_keys(key, int(np.prod(bases, dtype=np.float64)))
-        o_, s_, e_, x_, g_, q_ = _unmix(u, bases)
+        g_, q_, o_, s_, e_, x_ = _unmix(u, bases)
         occ_frames.append(pd.DataFrame({
             "measure": MEASURES[mi], "organisation": orgs[o_],
             "service": _with_na(svcs, s_ - 1), "event_type": np.array(known, dtype=object)[e_],
@@ -696,10 +696,10 @@ def compute_core(
     occurrences = _finish_occurrences(occ_frames)
 
     # ---- event counts
-    key = _mixed_key([(os_, K), (es, T), (group_of(None), 3), (period_of(None), 3)]) if m \
+    key = _mixed_key([(group_of(None), 3), (period_of(None), 3), (os_, K), (es, T)]) if m \
         else np.zeros(0, np.int64)
     u, c = _count_keys(key, K * T * 9)
-    o_, e_, g_, q_ = _unmix(u, [K, T, 3, 3])
+    g_, q_, o_, e_ = _unmix(u, [3, 3, K, T])
     event_counts = pd.DataFrame({
         "organisation": orgs[o_], "event_type": np.array(known, dtype=object)[e_],
         "group": np.array(GROUPS, dtype=object)[g_], "period": np.array(PERIODS, dtype=object)[q_],
@@ -719,11 +719,11 @@ def compute_core(
         wait = np.where(followed, ds[ii] - ds[R], -1)
     if len(R):
         wspan = int(wait.max()) + 2
-        wb = [K, K + 1, 3, 3, wspan]
-        key = _mixed_key([(os_[R], K), (rs[R] + 1, K + 1), (group_of(R), 3),
-                          (period_of(R), 3), (wait + 1, wspan)])
+        wb = [3, 3, K, K + 1, wspan]
+        key = _mixed_key([(group_of(R), 3), (period_of(R), 3), (os_[R], K),
+                          (rs[R] + 1, K + 1), (wait + 1, wspan)])
         u, c = _count_keys(key, int(np.prod(wb, dtype=np.float64)))
-        o_, r_, g_, q_, w_ = _unmix(u, wb)
+        g_, q_, o_, r_, w_ = _unmix(u, wb)
         wd = pd.array(w_ - 1, dtype="Int64")
         wd[w_ == 0] = pd.NA
         waits = pd.DataFrame({
@@ -872,11 +872,20 @@ def _front_doors(pa_: np.ndarray, oa_: np.ndarray, da_: np.ndarray, w: int,
     return out
 
 
-def _mixed_key(parts: list[tuple[np.ndarray, int]]) -> np.ndarray:
-    key = np.zeros(len(parts[0][0]), dtype=np.int64)
+def _mixed_key(parts: list[tuple[np.ndarray | int, int]]) -> np.ndarray:
+    """Mixed-radix key of several small codes; scalar (constant) parts cost nothing
+    when they come first."""
+    key: np.ndarray | int = 0
     for arr, base in parts:
-        key = key * base + np.asarray(arr, dtype=np.int64)
-    return key
+        if isinstance(key, int) and np.ndim(arr) == 0:
+            key = key * base + int(arr)
+        elif isinstance(key, int):
+            k = np.asarray(arr, dtype=np.int64)
+            key = k + key * base if key else k.copy() if k is arr else k
+        else:
+            key *= base
+            key += np.asarray(arr)
+    return np.asarray(key, dtype=np.int64)
 
 
 def _unmix(key: np.ndarray, bases: list[int]) -> list[np.ndarray]:
@@ -948,10 +957,10 @@ def canonical_frame(df: pd.DataFrame) -> pd.DataFrame:
         elif c == "wait_days":
             out[c] = pd.array(col, dtype="Int64")
         elif col.dtype == object or isinstance(col.dtype, pd.StringDtype):
-            vals = col.to_numpy(dtype=object)
-            out[c] = pd.Series([None if v is None or v is pd.NA or (isinstance(v, float)
-                                                                    and v != v) else v
-                                for v in vals], dtype=object)
+            vals = col.to_numpy(dtype=object, na_value=None) if isinstance(
+                col.dtype, pd.StringDtype) else col.to_numpy(dtype=object).copy()
+            vals[pd.isna(vals)] = None
+            out[c] = pd.Series(vals, dtype=object)
         else:
             out[c] = col.to_numpy()
     return pd.DataFrame(out)

@@ -130,29 +130,36 @@ def match_unit_costs(keys: pd.DataFrame, unit_costs: pd.DataFrame) -> pd.DataFra
     """For each (event_type, organisation, service) row of ``keys``, the best unit-cost row.
 
     Returns ``keys`` with a ``cost_row`` column (index into the cleaned unit
-    costs, ``-1`` when none matches).
+    costs, ``-1`` when none matches). Specificity: organisation counts 2,
+    service 1; the highest score wins and a tie at the top is an error.
     """
-    uc = unit_costs
-    rows = []
-    for et, org, svc in keys[["event_type", "organisation", "service"]].itertuples(index=False):
-        cand = uc[(uc["event_type"] == et)
-                  & (uc["organisation"].isna() | (uc["organisation"] == org))
-                  & (uc["service"].isna() | (uc["service"] == svc))]
-        if cand.empty:
-            rows.append(-1)
-            continue
-        score = 2 * cand["organisation"].notna().astype(int) + cand["service"].notna().astype(int)
-        best = cand[score == score.max()]
-        if len(best) > 1:
-            raise InputError(
-                f"unit_costs has {len(best)} equally specific rows for event type {et!r} at "
-                f"{org!r}" + (f" (service {svc!r})" if svc is not None else "") + ": "
-                + ", ".join(repr(i) for i in best["item"].tolist())
-                + ". Keep one, or narrow them with organisation/service."
-            )
-        rows.append(int(best.index[0]))
-    out = keys.copy()
-    out["cost_row"] = np.array(rows, dtype=np.int64)
+    k = keys.reset_index(drop=True).reset_index(names="_key")
+    uc = unit_costs.reset_index(names="cost_row")[["cost_row", "event_type", "organisation",
+                                                   "service", "item"]]
+    uc = uc.rename(columns={"organisation": "_uc_org", "service": "_uc_svc"})
+    pairs = k.merge(uc, on="event_type", how="inner")
+    org_ok = pairs["_uc_org"].isna() | (pairs["_uc_org"] == pairs["organisation"])
+    svc_ok = pairs["_uc_svc"].isna() | (pairs["_uc_svc"] == pairs["service"])
+    pairs = pairs[org_ok.fillna(False).to_numpy(dtype=bool)
+                  & svc_ok.fillna(False).to_numpy(dtype=bool)].copy()
+    pairs["_score"] = 2 * pairs["_uc_org"].notna().astype(int) + pairs["_uc_svc"].notna().astype(
+        int)
+    top = pairs.groupby("_key")["_score"].transform("max")
+    best = pairs[pairs["_score"] == top]
+    n_best = best.groupby("_key")["cost_row"].transform("size")
+    if (n_best > 1).any():
+        clash = best[n_best > 1]
+        first = clash[clash["_key"] == clash["_key"].iloc[0]]
+        et, org, svc = first[["event_type", "organisation", "service"]].iloc[0]
+        raise InputError(
+            f"unit_costs has {len(first)} equally specific rows for event type {et!r} at "
+            f"{org!r}" + (f" (service {svc!r})" if svc is not None else "") + ": "
+            + ", ".join(repr(i) for i in first["item"].tolist())
+            + ". Keep one, or narrow them with organisation/service."
+        )
+    chosen = best.set_index("_key")["cost_row"]
+    out = keys.reset_index(drop=True).copy()
+    out["cost_row"] = chosen.reindex(range(len(out))).fillna(-1).to_numpy(dtype=np.int64)
     return out
 
 

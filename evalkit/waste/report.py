@@ -114,13 +114,19 @@ def weighted_quantile(values: np.ndarray, counts: np.ndarray, q: float) -> float
     return x_lo + (h - lo) * (x_hi - x_lo)
 
 
-def _wait_stats(w: pd.DataFrame) -> dict[str, float]:
-    fol = w[w["wait_days"].notna()]
-    hist = fol.groupby("wait_days")["count"].sum().sort_index()
-    v = hist.index.to_numpy(dtype=float)
-    c = hist.to_numpy(dtype=np.int64)
+def _wait_stats(w: pd.DataFrame | tuple[np.ndarray, np.ndarray]) -> dict[str, float]:
+    """Referrals, followed, never followed, mean and quantiles of the wait in days."""
+    if isinstance(w, pd.DataFrame):
+        days = w["wait_days"].to_numpy(dtype=float, na_value=np.nan)
+        cnt = w["count"].to_numpy(dtype=np.int64)
+    else:
+        days, cnt = w
+    fol = ~np.isnan(days)
+    n_all = int(cnt.sum())
+    v_all, c_all = days[fol], cnt[fol]
+    v, inv = np.unique(v_all, return_inverse=True)
+    c = np.bincount(inv, weights=c_all, minlength=len(v)).astype(np.int64)
     n_f = int(c.sum())
-    n_all = int(w["count"].sum())
     out = {"referrals": n_all, "followed": n_f, "never_followed": n_all - n_f}
     out["mean_days"] = float((v * c).sum() / n_f) if n_f else float("nan")
     for name, q in (("p25_days", 0.25), ("median_days", 0.5), ("p75_days", 0.75),
@@ -263,10 +269,15 @@ def assemble_report(
     bo["bounces_after_its_decline"] = by(occ, "other_organisation", measure="bounced_referral")
     bo["ping_pong_received"] = by(occ, "other_organisation", measure="ping_pong")
     bo["referrals_never_followed"] = by(waits[waits["wait_days"].isna()], "organisation")
+    w_days = waits["wait_days"].to_numpy(dtype=float, na_value=np.nan)
+    w_cnt = waits["count"].to_numpy(dtype=np.int64)
+    w_org = waits["organisation"].to_numpy(dtype=object)
+    w_to = waits["referred_to"].to_numpy(dtype=object)
     med = []
     for o in orgs:
-        w = waits[waits["organisation"] == o]
-        med.append(_wait_stats(w)["median_days"] if len(w) else np.nan)
+        sel = w_org == o
+        med.append(_wait_stats((w_days[sel], w_cnt[sel]))["median_days"] if sel.any()
+                   else np.nan)
     bo["median_wait_days"] = med
     cost_o = priced.groupby("organisation")[["avoidable_cost_gbp", "cashable_cost_gbp"]].sum(
         min_count=1)
@@ -304,13 +315,18 @@ def assemble_report(
     costs = priced.copy()
 
     # ---- waits
-    wrows = [{"dimension": "all", "organisation": "All organisations", **_wait_stats(waits)}]
-    for dim, col in (("referred_from", "organisation"), ("referred_to", "referred_to")):
-        for o, w in waits.groupby(col, sort=True):
-            wrows.append({"dimension": dim, "organisation": o, **_wait_stats(w)})
-        if dim == "referred_to" and waits["referred_to"].isna().any():
+    wrows = [{"dimension": "all", "organisation": "All organisations",
+              **_wait_stats((w_days, w_cnt))}]
+    for dim, arr in (("referred_from", w_org), ("referred_to", w_to)):
+        present = sorted({o for o in arr if o is not None})
+        for o in present:
+            sel = arr == o
+            wrows.append({"dimension": dim, "organisation": o,
+                          **_wait_stats((w_days[sel], w_cnt[sel]))})
+        missing = np.array([o is None for o in arr], dtype=bool)
+        if dim == "referred_to" and missing.any():
             wrows.append({"dimension": dim, "organisation": "(not recorded)",
-                          **_wait_stats(waits[waits["referred_to"].isna()])})
+                          **_wait_stats((w_days[missing], w_cnt[missing]))})
     wait_summary = pd.DataFrame(wrows)
     fol = waits[waits["wait_days"].notna()]
     wd = fol["wait_days"].to_numpy(dtype=np.int64)
