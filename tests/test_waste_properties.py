@@ -159,3 +159,20 @@ def test_shuffling_rows_changes_no_report_table():
         b = measure_waste(df.iloc[rng.permutation(len(df))], people)
         for name in a.table_names:
             pd.testing.assert_frame_equal(a.to_frame(name), b.to_frame(name), obj=name)
+
+
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 4), st.integers(0, 400)),
+                max_size=60), st.integers(0, 120))
+def test_front_door_algorithms_agree(rows, w):
+    from evalkit.waste.measures import _front_doors, _front_doors_dense
+
+    rows = sorted(rows)  # by person, then (any) organisation, then day: resort by day
+    rows = sorted(rows, key=lambda r: (r[0], r[2]))
+    if not rows:
+        return
+    pa = np.array([r[0] for r in rows], dtype=np.int32)
+    oa = np.array([r[1] for r in rows], dtype=np.int16)
+    da = np.array([r[2] for r in rows], dtype=np.int32)
+    dense = _front_doors_dense(pa, oa, da, w, 6, 5)
+    sweep = _front_doors(pa, oa, da, w, 6, 40)  # K > 32 takes the sweep
+    assert dense.tolist() == sweep.tolist()

@@ -318,7 +318,7 @@ def _to_datetime(values: pd.Series, name: str) -> np.ndarray:
         if isinstance(values.dtype, pd.DatetimeTZDtype):
             values = values.dt.tz_localize(None)
     arr = values.to_numpy()
-    return arr.astype("datetime64[ns]").view(np.int64)
+    return arr.astype("datetime64[ns]", copy=False).view(np.int64)
 
 
 _NAT = np.iinfo(np.int64).min
@@ -550,7 +550,7 @@ def compute_core(
 
     # ---- the one sort: (person, time, event_id, file order)
     dmin = int(dk.min()) if m else 0
-    midnight = bool(m) and not np.any(tk % _DAY_NS)
+    midnight = bool(m) and not np.any(tk - dk * _DAY_NS)
     if midnight:
         tkey = dk - dmin
     elif m:
@@ -587,11 +587,15 @@ def compute_core(
             lex = np.lexsort((np.arange(len(sub)), erank, ks[tpos]))
             order[tpos] = sub[lex]
         del dup
-    ps = (ks // span).astype(np.int32)
+    q, r = np.divmod(ks, span)
+    ps = q.astype(np.int32)
+    del q
     if midnight:
-        ds = (ks % span).astype(np.int32) + np.int32(dmin)
+        ds = r.astype(np.int32)
+        ds += np.int32(dmin)
     else:
         ds = dk[order].astype(np.int32)
+    del r
     del ks, dk, tk
     os_ = take(org)[order]
     es = take(et)[order]
@@ -851,6 +855,8 @@ def _front_doors(pa_: np.ndarray, oa_: np.ndarray, da_: np.ndarray, w: int,
     out = np.zeros(n_p, dtype=np.int64)
     if len(pa_) == 0:
         return out
+    if K <= 32:
+        return _front_doors_dense(pa_, oa_, da_, w, n_p, K)
     k1 = pa_.astype(np.int64) * K + oa_
     o, _ = _sorted_order(k1, n_p * K)  # by person, organisation, then date (stable)
     kp, ko, kd = pa_[o], oa_[o], da_[o].astype(np.int64)
@@ -869,6 +875,34 @@ def _front_doors(pa_: np.ndarray, oa_: np.ndarray, da_: np.ndarray, w: int,
     ps_sorted = ksorted // (2 * span)
     first = np.flatnonzero(np.r_[True, ps_sorted[1:] != ps_sorted[:-1]])
     out[ps_sorted[first]] = np.maximum.reduceat(run, first)
+    return out
+
+
+def _front_doors_dense(pa_: np.ndarray, oa_: np.ndarray, da_: np.ndarray, w: int,
+                       n_p: int, K: int) -> np.ndarray:
+    """Front doors for a few organisations: one running pass per organisation.
+
+    For each assessment (in person, date order) and each organisation, a
+    running maximum gives the day of that organisation's latest assessment of
+    the person so far; the organisation counts if that day is at most ``w``
+    days back. The person's answer is the largest count over their assessments.
+    Same result as the sweep in :func:`_front_doors`, in O(assessments x K).
+    """
+    dd = da_.astype(np.int64) - int(da_.min()) + 1  # >= 1; 0 means "not yet"
+    big = int(dd.max()) + 1
+    base = pa_.astype(np.int64) * big
+    count = np.zeros(len(pa_), dtype=np.int16)
+    v = np.empty(len(pa_), dtype=np.int64)
+    for o in np.unique(oa_):
+        np.copyto(v, base)
+        sel = oa_ == o
+        v[sel] += dd[sel]
+        np.maximum.accumulate(v, out=v)  # person offsets keep persons apart
+        v -= base
+        count += (v > 0) & (dd - v <= w)
+    out = np.zeros(n_p, dtype=np.int64)
+    first = np.flatnonzero(np.r_[True, pa_[1:] != pa_[:-1]])
+    out[pa_[first]] = np.maximum.reduceat(count, first)
     return out
 
 

@@ -423,24 +423,24 @@ def _pilot_comparison(core: WasteCore, in_scope: pd.DataFrame | None, pp: pd.Dat
         return pd.DataFrame(columns=cols)
     total_days = (end - start).days + 1
     # person-time by group and period
-    if in_scope is not None:
+    pt = []
+    if in_scope is None:
+        n = len(pp)
+        pt.append(("all", "all", n, n * total_days / 365.25))
+    else:
         grp = in_scope["group"].to_numpy()
         cut = pd.DatetimeIndex(in_scope["cut"])
-    else:
-        grp = np.full(len(pp), "all", dtype=object)
-        cut = pd.DatetimeIndex([pd.NaT] * len(pp))
-    has_cut = cut.notna()
-    before = np.where(has_cut, np.clip(((cut - start).days).to_numpy(dtype=float), 0, total_days),
-                      np.nan)
-    pt = []
-    for g in [x for x in GROUPS if x in set(grp)]:
-        sel = grp == g
-        n = int(sel.sum())
-        if has_cut[sel].any():
-            b = float(np.nansum(before[sel]))
-            pt.append((g, "before", n, b / 365.25))
-            pt.append((g, "after", n, (n * total_days - b) / 365.25))
-        pt.append((g, "all", n, n * total_days / 365.25))
+        has_cut = cut.notna()
+        before = np.where(has_cut, np.clip(((cut - start).days).to_numpy(dtype=float), 0,
+                                           total_days), np.nan)
+        for g in [x for x in GROUPS if x in set(grp)]:
+            sel = grp == g
+            n = int(sel.sum())
+            if has_cut[sel].any():
+                b = float(np.nansum(before[sel]))
+                pt.append((g, "before", n, b / 365.25))
+                pt.append((g, "after", n, (n * total_days - b) / 365.25))
+            pt.append((g, "all", n, n * total_days / 365.25))
     occ = core.occurrences
     ev = core.event_counts
     w = core.waits
