@@ -491,6 +491,8 @@ def compute_core(
     labels: list[str] = ["used"]
 
     def flag(mask: np.ndarray, label: str) -> None:
+        if not mask.any():  # the usual case: skip the bookkeeping passes
+            return
         m_ = mask & (reason == 0)
         if m_.any():
             labels.append(label)
@@ -907,19 +909,25 @@ def _front_doors_dense(pa_: np.ndarray, oa_: np.ndarray, da_: np.ndarray, w: int
 
 
 def _mixed_key(parts: list[tuple[np.ndarray | int, int]]) -> np.ndarray:
-    """Mixed-radix key of several small codes; scalar (constant) parts cost nothing
-    when they come first."""
+    """Mixed-radix key of several small codes (int32 when it fits); scalar
+    (constant) parts cost nothing when they come first."""
+    bound = 1
+    for _, base in parts:
+        bound *= base
+    dtype = np.int32 if bound < 2**31 else np.int64
     key: np.ndarray | int = 0
     for arr, base in parts:
         if isinstance(key, int) and np.ndim(arr) == 0:
             key = key * base + int(arr)
         elif isinstance(key, int):
-            k = np.asarray(arr, dtype=np.int64)
-            key = k + key * base if key else k.copy() if k is arr else k
+            k = np.array(arr, dtype=dtype)  # a copy: safe to update in place
+            if key:
+                k += dtype(key * base)
+            key = k
         else:
-            key *= base
-            key += np.asarray(arr)
-    return np.asarray(key, dtype=np.int64)
+            key *= dtype(base)
+            key += arr
+    return np.asarray(key, dtype=dtype)
 
 
 def _unmix(key: np.ndarray, bases: list[int]) -> list[np.ndarray]:
