@@ -303,3 +303,14 @@ def test_empty_after_exclusions():
     r = measure_waste(df)
     assert total(r, "events") == 0 and total(r, "handoff") == 0
     assert r.to_frame("per_person").empty
+
+
+def test_measure_subset_gives_the_same_numbers():
+    full = compute_core(journeys())
+    part = compute_core(journeys(), measures=("handoff", "repeat_assessment", "wait"))
+    tot = part.occurrences.groupby("measure")["count"].sum()
+    assert tot.to_dict() == {"handoff": 13, "reassessment": 1, "story_retold": 1}
+    pd.testing.assert_frame_equal(full.waits, part.waits)
+    assert part.per_person.empty
+    with pytest.raises(InputError, match="measures must be among"):
+        compute_core(journeys(), measures=("front_doors",))

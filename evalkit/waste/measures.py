@@ -46,7 +46,7 @@ scope), in that order of precedence.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -98,6 +98,10 @@ ROLES: dict[str, str] = {
 }
 
 GROUPS: tuple[str, ...] = ("pilot", "non-pilot", "all")
+
+#: Parts of :func:`compute_core` that can be asked for on their own.
+PARTS: tuple[str, ...] = ("handoff", "repeat_assessment", "bounced_referral", "wait",
+                          "per_person")
 PERIODS: tuple[str, ...] = ("before", "after", "all")
 
 #: The tie rule, as the report states it.
@@ -305,9 +309,12 @@ def _sort_order(uniques: np.ndarray) -> np.ndarray:
 
 
 def _to_datetime(values: pd.Series, name: str) -> np.ndarray:
-    """Datetime values as int64 nanoseconds since 1970 (``NaT`` -> int64 min)."""
+    """Datetime values as int64 nanoseconds since 1970 (``NaT`` -> int64 min).
+
+    Time-zone-aware values are taken in UTC (as DuckDB reads them from Parquet).
+    """
     if isinstance(values.dtype, pd.DatetimeTZDtype):
-        values = values.dt.tz_localize(None)
+        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
     if not pd.api.types.is_datetime64_dtype(values.dtype):
         try:
             values = pd.to_datetime(values, errors="coerce", format="mixed", dayfirst=False)
@@ -316,7 +323,7 @@ def _to_datetime(values: pd.Series, name: str) -> np.ndarray:
                 f"events column {name!r} could not be read as dates: {err}"
             ) from err
         if isinstance(values.dtype, pd.DatetimeTZDtype):
-            values = values.dt.tz_localize(None)
+            values = values.dt.tz_convert("UTC").dt.tz_localize(None)
     arr = values.to_numpy()
     return arr.astype("datetime64[ns]", copy=False).view(np.int64)
 
@@ -413,6 +420,8 @@ def compute_core(
     events: pd.DataFrame,
     people: pd.DataFrame | None = None,
     settings: WasteSettings | None = None,
+    *,
+    measures: Collection[str] | None = None,
 ) -> WasteCore:
     """Compute the failure-demand aggregates from an in-memory event log.
 
@@ -431,12 +440,21 @@ def compute_core(
         ``person_id`` with optional ``in_scope`` and ``pilot_start``.
     settings : WasteSettings, optional
         Windows, event-type names and column names.
+    measures : collection of str, optional
+        Compute only some parts (a quick look at a big log): any of
+        ``handoff``, ``repeat_assessment``, ``bounced_referral`` (with
+        ping-pong), ``wait``, ``per_person`` (with front doors). The others come
+        back empty. Default: all (needed for a :class:`WasteReport`).
 
     Returns
     -------
     WasteCore
     """
     s = settings or WasteSettings()
+    want = set(PARTS) if measures is None else set(measures)
+    if want - set(PARTS):
+        raise InputError(f"measures must be among {', '.join(PARTS)}; got "
+                         f"{sorted(want - set(PARTS))}.")
     if not isinstance(events, pd.DataFrame):
         raise InputError(f"events must be a pandas DataFrame; got {type(events).__name__}.")
     for key in ("person_id", "date", "organisation", "event_type"):
@@ -532,10 +550,10 @@ def compute_core(
         cutd = np.where(cutd == _NAT, _NOCUT, cutd // _DAY_NS)
         cut_p = np.where(known_p, cutd[pos], _NOCUT)
 
-    acc = canonical_accounting(pd.DataFrame({
-        "reason": labels,
-        "rows": np.bincount(reason, minlength=len(labels)).astype(np.int64),
-    }))
+    rows = (np.bincount(reason, minlength=len(labels)) if len(labels) > 1
+            else np.array([n]))
+    acc = canonical_accounting(pd.DataFrame({"reason": labels,
+                                             "rows": rows.astype(np.int64)}))
 
     keep = None if not reason.any() else np.flatnonzero(reason == 0)
 
@@ -633,13 +651,18 @@ def compute_core(
     samep = ps[1:] == ps[:-1]
 
     # 1. hand-offs: consecutive events of a person at different organisations
-    ho = np.flatnonzero(samep & (os_[1:] != os_[:-1])) + 1
+    if "handoff" in want:
+        ho = np.flatnonzero(samep & (os_[1:] != os_[:-1])) + 1
+    else:
+        ho = np.zeros(0, np.int64)
     occ_parts.append((0, ho, os_[ho - 1]))
 
     # 2. repeat assessments: previous assessment of the person within window_days
     A = np.flatnonzero(es == code_of["assessment"])
     pa_, da_, oa_ = ps[A], ds[A], os_[A]
     rep = (pa_[1:] == pa_[:-1]) & (da_[1:] - da_[:-1] <= s.window_days)
+    if "repeat_assessment" not in want:
+        rep[:] = False
     rep_i = np.flatnonzero(rep)
     rep_idx = A[1:][rep_i]
     prev_org = oa_[:-1][rep_i]
@@ -649,7 +672,8 @@ def compute_core(
 
     # 3. bounced referrals (next referral within rereferral_days) and ping-pong
     R = np.flatnonzero(es == code_of["referral"])
-    D = np.flatnonzero(es == code_of["declined"])
+    D = (np.flatnonzero(es == code_of["declined"]) if "bounced_referral" in want
+         else np.zeros(0, np.int64))
     dec_org = os_[D] if s.declined_by == "organisation" else rs[D]
     bounced = np.zeros(len(D), dtype=bool)
     rr = np.zeros(len(D), dtype=np.int64)
@@ -723,7 +747,7 @@ def compute_core(
         ii = I[np.minimum(ni, len(I) - 1)]
         followed = (ni < len(I)) & (ps[ii] == ps[R])
         wait = np.where(followed, ds[ii] - ds[R], -1)
-    if len(R):
+    if len(R) and "wait" in want:
         wspan = int(wait.max()) + 2
         wb = [3, 3, K, K + 1, wspan]
         key = _mixed_key([(group_of(R), 3), (period_of(R), 3), (os_[R], K),
@@ -744,6 +768,31 @@ def compute_core(
         ignore_index=True, na_position="last"))
 
     # ---- per person
+    if "per_person" in want:
+        per_person = _per_person(ps, ds, os_, samep, ho, A, rep_idx, same, R, D, bounced,
+                                 pp_idx, R[~followed], pa_, oa_, da_, s.front_door_days,
+                                 n_p, K, uniq_sorted, grp_r)
+    else:
+        per_person = pd.DataFrame({c: pd.Series(dtype=object) for c in PER_PERSON_COLUMNS})
+    del samep
+
+    meta = {
+        "n_rows": n,
+        "period_start": s.start if s.start is not None else (
+            pd.Timestamp(int(ds.min()) * _DAY_NS) if m else None),
+        "period_end": s.end if s.end is not None else (
+            pd.Timestamp(int(ds.max()) * _DAY_NS) if m else None),
+        "has_event_id": has_eid,
+        "has_referred_to": has_ref,
+        "referrals_without_referred_to": int((rs[R] < 0).sum()),
+    }
+    return WasteCore(acc, occurrences, event_counts, waits, per_person, meta)
+
+
+def _per_person(ps, ds, os_, samep, ho, A, rep_idx, same, R, D, bounced, pp_idx, never,
+                pa_, oa_, da_, front_door_days, n_p, K, uniq_sorted, grp_r) -> pd.DataFrame:
+    """The per-person journey summary from the sorted arrays and measure indices."""
+    m = len(ps)
     cnt_p = np.bincount(ps, minlength=n_p)
     pres = np.flatnonzero(cnt_p)
 
@@ -755,17 +804,18 @@ def compute_core(
         ends = np.r_[starts[1:] - 1, m - 1]
     else:
         starts = ends = np.zeros(0, np.int64)
-    del samep
-    if n_p * K <= 50_000_000:
-        pk = ps.astype(np.int64) * K + os_
-        n_orgs = (np.bincount(pk, minlength=n_p * K).reshape(n_p, K) > 0).sum(axis=1)[pres]
-    else:  # pragma: no cover - very many organisations
+    if m and K <= 64:
+        # distinct organisations per person: OR of one bit per organisation, then popcount
+        bits = np.left_shift(np.uint64(1), os_.astype(np.uint64))
+        n_orgs = np.bitwise_count(np.bitwise_or.reduceat(bits, starts)).astype(np.int64)
+        del bits
+    elif m:  # pragma: no cover - very many organisations
         pk = np.unique(ps.astype(np.int64) * K + os_)
         n_orgs = np.bincount(pk // K, minlength=n_p)[pres]
-    del pk
-    never = R[~followed]
-    front = _front_doors(pa_, oa_, da_, s.front_door_days, n_p, K)[pres]
-    per_person = pd.DataFrame({
+    else:
+        n_orgs = np.zeros(0, np.int64)
+    front = _front_doors(pa_, oa_, da_, front_door_days, n_p, K)[pres]
+    return pd.DataFrame({
         "person_id": pd.Series(uniq_sorted[pres], dtype=object),
         "group": pd.Series(np.array(GROUPS, dtype=object)[grp_r[pres]], dtype=object),
         "first_date": (ds[starts].astype(np.int64) * _DAY_NS).astype("datetime64[ns]"),
@@ -784,18 +834,6 @@ def compute_core(
         "referrals_never_followed": per(never),
         "front_doors": front.astype(np.int64),
     })
-
-    meta = {
-        "n_rows": n,
-        "period_start": s.start if s.start is not None else (
-            pd.Timestamp(int(ds.min()) * _DAY_NS) if m else None),
-        "period_end": s.end if s.end is not None else (
-            pd.Timestamp(int(ds.max()) * _DAY_NS) if m else None),
-        "has_event_id": has_eid,
-        "has_referred_to": has_ref,
-        "referrals_without_referred_to": int((rs[R] < 0).sum()),
-    }
-    return WasteCore(acc, occurrences, event_counts, waits, per_person, meta)
 
 
 _NOCUT = np.iinfo(np.int64).max
@@ -890,11 +928,12 @@ def _front_doors_dense(pa_: np.ndarray, oa_: np.ndarray, da_: np.ndarray, w: int
     days back. The person's answer is the largest count over their assessments.
     Same result as the sweep in :func:`_front_doors`, in O(assessments x K).
     """
-    dd = da_.astype(np.int64) - int(da_.min()) + 1  # >= 1; 0 means "not yet"
-    big = int(dd.max()) + 1
-    base = pa_.astype(np.int64) * big
+    big = int(da_.max()) - int(da_.min()) + 2
+    it = np.int32 if n_p * big < 2**31 else np.int64
+    dd = (da_ - da_.min()).astype(it) + it(1)  # >= 1; 0 means "not yet"
+    base = pa_.astype(it) * it(big)
     count = np.zeros(len(pa_), dtype=np.int16)
-    v = np.empty(len(pa_), dtype=np.int64)
+    v = np.empty(len(pa_), dtype=it)
     for o in np.unique(oa_):
         np.copyto(v, base)
         sel = oa_ == o
