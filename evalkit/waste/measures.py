@@ -270,7 +270,7 @@ def _encode(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes (``-1`` for missing) and the unique values, fast for any dtype."""
     dtype = values.dtype
     if isinstance(dtype, pd.CategoricalDtype):
-        codes = np.asarray(values.cat.codes.to_numpy(), dtype=np.int64)
+        codes = values.cat.codes.to_numpy()  # int8/16/32, -1 for missing: no copy
         cats = np.asarray(values.cat.categories.to_numpy(dtype=object))
         return codes, cats
     if isinstance(dtype, pd.StringDtype) and getattr(dtype, "storage", "") == "pyarrow":
@@ -283,7 +283,7 @@ def _encode(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
             enc = enc.combine_chunks()
         codes = enc.indices.to_numpy(zero_copy_only=False)
         codes = np.where(np.isnan(codes), -1, codes) if codes.dtype.kind == "f" else codes
-        codes = codes.astype(np.int64, copy=False)
+        codes = codes.astype(np.int32, copy=False)
         if enc.null_count:
             codes = np.where(np.asarray(enc.is_null().to_numpy(zero_copy_only=False)), -1, codes)
         cats = np.asarray(enc.dictionary.to_numpy(zero_copy_only=False), dtype=object)
@@ -505,12 +505,15 @@ def compute_core(
     et = np.append(kmap, np.int8(-2))[ecode_raw]
 
     # ---- exclusions, in order of precedence
-    reason = np.zeros(n, dtype=np.int16)  # 0 = used
+    reason = np.zeros(0, dtype=np.int16)  # 0 = used; allocated at the first exclusion
     labels: list[str] = ["used"]
 
     def flag(mask: np.ndarray, label: str) -> None:
+        nonlocal reason
         if not mask.any():  # the usual case: skip the bookkeeping passes
             return
+        if len(reason) == 0:
+            reason = np.zeros(n, dtype=np.int16)
         m_ = mask & (reason == 0)
         if m_.any():
             labels.append(label)
@@ -523,10 +526,12 @@ def compute_core(
     flag(et == -2, "missing event type")
     unknown = et == -1
     if unknown.any():
-        for uc in np.unique(ecode_raw[unknown & (reason == 0)]):
+        free = unknown if len(reason) == 0 else unknown & (reason == 0)
+        for uc in np.unique(ecode_raw[free]):
             flag(unknown & (ecode_raw == uc), f"unknown event type {str(euniq[uc])!r}")
     del unknown
-    day = t // _DAY_NS
+    day = np.empty(n, dtype=np.int32)  # days since 1970 (fits int32 for any real date)
+    np.floor_divide(t, _DAY_NS, out=day, casting="unsafe")
     day[nat] = 0
     del nat
     if s.start is not None:
@@ -550,12 +555,12 @@ def compute_core(
         cutd = np.where(cutd == _NAT, _NOCUT, cutd // _DAY_NS)
         cut_p = np.where(known_p, cutd[pos], _NOCUT)
 
-    rows = (np.bincount(reason, minlength=len(labels)) if len(labels) > 1
+    rows = (np.bincount(reason, minlength=len(labels)) if len(reason)
             else np.array([n]))
     acc = canonical_accounting(pd.DataFrame({"reason": labels,
                                              "rows": rows.astype(np.int64)}))
 
-    keep = None if not reason.any() else np.flatnonzero(reason == 0)
+    keep = None if not len(reason) else np.flatnonzero(reason == 0)
 
     def take(a: np.ndarray) -> np.ndarray:
         return a if keep is None else a[keep]
@@ -570,24 +575,31 @@ def compute_core(
 
     # ---- the one sort: (person, time, event_id, file order)
     dmin = int(dk.min()) if m else 0
-    midnight = bool(m) and not np.any(tk - dk * _DAY_NS)
+    midnight = bool(m) and _all_midnight(tk)
     if midnight:
-        tkey = dk - dmin
+        tkey = None  # the day itself, added in place below
     elif m:
         tkey = tk - tk.min()
         if not np.any(tkey % 1_000_000_000):
             tkey //= 1_000_000_000  # whole seconds
     else:
         tkey = dk
-    span = int(tkey.max()) + 1 if m else 1
+    if tkey is None:
+        span = int(dk.max()) - dmin + 1 if m else 1
+    else:
+        span = int(tkey.max()) + 1 if m else 1
     if n_p * span >= 2**62:
         _, tkey = np.unique(tk, return_inverse=True)
         span = int(tkey.max()) + 1
     key = p.astype(np.int64)
     key *= span
-    key += tkey
+    if tkey is None:
+        key += dk
+        key -= dmin
+    else:
+        key += tkey
     del tkey
-    order, ks = _sorted_order(key, n_p * span)
+    order, ks = _sorted_order(key, n_p * span, inplace=True)
     del key
     if has_eid and m:
         dup = ks[1:] == ks[:-1]
@@ -607,15 +619,14 @@ def compute_core(
             lex = np.lexsort((np.arange(len(sub)), erank, ks[tpos]))
             order[tpos] = sub[lex]
         del dup
-    q, r = np.divmod(ks, span)
-    ps = q.astype(np.int32)
-    del q
+    ps = np.empty(m, dtype=np.int32)
+    np.floor_divide(ks, span, out=ps, casting="unsafe")
     if midnight:
-        ds = r.astype(np.int32)
+        ds = np.empty(m, dtype=np.int32)
+        np.remainder(ks, span, out=ds, casting="unsafe")
         ds += np.int32(dmin)
     else:
         ds = dk[order].astype(np.int32)
-    del r
     del ks, dk, tk
     os_ = take(org)[order]
     es = take(et)[order]
@@ -852,7 +863,8 @@ def _lookup(codes: np.ndarray, table: np.ndarray) -> np.ndarray:
     return np.append(table, table.dtype.type(-1))[codes]
 
 
-def _sorted_order(key: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
+def _sorted_order(key: np.ndarray, bound: int,
+                  inplace: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Stable sort order of non-negative int64 ``key`` (< ``bound``) and the sorted keys.
 
     When the row number fits in the spare low bits, the rows are packed into
@@ -862,10 +874,14 @@ def _sorted_order(key: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
     n = len(key)
     bits = max(1, int(max(n - 1, 1)).bit_length())
     if bound <= (2**62 >> bits):
-        packed = key << bits
-        packed |= np.arange(n, dtype=np.int64)
+        packed = key if inplace else key.copy()
+        packed <<= bits
+        step = 1 << 20  # row numbers added in slices: no full-size temporary
+        for a in range(0, n, step):
+            packed[a:a + step] |= np.arange(a, min(a + step, n), dtype=np.int64)
         packed.sort()
-        order = packed & ((1 << bits) - 1)
+        order = np.empty(n, dtype=np.int32 if n < 2**31 else np.int64)
+        np.bitwise_and(packed, (1 << bits) - 1, out=order, casting="unsafe")
         packed >>= bits
         return order, packed
     order = np.argsort(key, kind="stable")
@@ -877,10 +893,23 @@ def _count_keys(key: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
     if len(key) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     if bound <= 20_000_000:
-        c = np.bincount(key, minlength=1)
+        c = np.zeros(max(bound, 1), dtype=np.int64)
+        step = 1 << 20  # bincount casts to intp: slices keep the temporary small
+        for a in range(0, len(key), step):
+            part = np.bincount(key[a:a + step], minlength=len(c))
+            c[: len(part)] += part
         u = np.flatnonzero(c)
         return u, c[u]
     return np.unique(key, return_counts=True)
+
+
+def _all_midnight(t: np.ndarray) -> bool:
+    """Whether every time is a whole day (a date without a time), in slices."""
+    step = 1 << 20
+    for a in range(0, len(t), step):
+        if np.any(t[a:a + step] % _DAY_NS):
+            return False
+    return True
 
 
 def _front_doors(pa_: np.ndarray, oa_: np.ndarray, da_: np.ndarray, w: int,
