@@ -103,3 +103,13 @@ def test_missing_parquet_is_a_clear_error(tmp_path):
     df = journeys().drop(columns="organisation")
     with pytest.raises(InputError, match="no 'organisation' column"):
         measure_waste_duckdb(df)
+
+
+def test_categorical_dataframe_source_sorts_by_value():
+    # pandas categoricals arrive in DuckDB as ENUMs, which sort by category position;
+    # the backend sorts them by value, as the in-memory path does
+    df = random_log(n=800, n_people=60, seed=3)
+    cats = pd.CategoricalDtype(sorted(df["person_id"].unique())[::-1])
+    cat = df.astype({"person_id": cats, "organisation": "category", "event_type": "category"})
+    assert_same_core(compute_core(cat), compute_core_duckdb(cat))
+    assert_same_core(compute_core(cat), compute_core(df))

@@ -187,7 +187,15 @@ def compute_core_duckdb(
             if ppl is not None else "")
     grp = "coalesce(p.grp, 'all')" if ppl is not None else "'all'"
     cut = "p.cut" if ppl is not None else "CAST(NULL AS BIGINT)"
-    eid = _q(s.col("event_id")) if has_eid else "CAST(NULL AS INTEGER)"
+    def plain(key: str) -> str:
+        """A column as stored; a pandas categorical (DuckDB ENUM) as text, so it sorts
+        by value as on the in-memory path, not by category position."""
+        c = s.col(key)
+        if dtype.get(c, "").startswith("ENUM"):
+            return f"CAST({_q(c)} AS VARCHAR)"
+        return _q(c)
+
+    eid = plain("event_id") if has_eid else "CAST(NULL AS INTEGER)"
     svc_expr = (f"CAST({_q(s.col('service'))} AS VARCHAR)" if has_svc
                 else "CAST(NULL AS VARCHAR)")
     ref_expr = (f"CAST({_q(s.col('referred_to'))} AS VARCHAR)" if has_ref
@@ -195,7 +203,7 @@ def compute_core_duckdb(
     X(f"""
         CREATE OR REPLACE TEMP TABLE raw AS
         SELECT *, {day_expr} AS day FROM (
-          SELECT {_q(s.col('person_id'))} AS person_id, {ts_expr} AS ts,
+          SELECT {plain('person_id')} AS person_id, {ts_expr} AS ts,
                  CAST({_q(s.col('organisation'))} AS VARCHAR) AS organisation,
                  CAST({_q(s.col('event_type'))} AS VARCHAR) AS et_raw,
                  lower(trim(CAST({_q(s.col('event_type'))} AS VARCHAR))) AS et,
