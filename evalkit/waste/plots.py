@@ -41,7 +41,7 @@ def plot_handoffs(report: WasteReport, ax: Axes | None = None, **kwargs: Any) ->
                 ax.text(j, i, f"{vals[i, j]:,.0f}", ha="center", va="center", fontsize=8,
                         color="white" if vals[i, j] > 0.6 * vmax else "black")
     cb = ax.figure.colorbar(im, ax=ax, format=thousands_formatter())
-    cb.set_label("Hand-offs (number of people passed on)")
+    cb.set_label("Hand-offs (count)")
     ax.set_xlabel("Passed to (organisation)")
     ax.set_ylabel("Passed from (organisation)")
     ax.set_title(kwargs.get("title", "Hand-offs between organisations"))
