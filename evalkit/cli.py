@@ -38,9 +38,9 @@ def _root(
 
 
 def _register_commands() -> None:
-    from .commands import disclosure, money, place, report, split, sustain, synth
+    from .commands import disclosure, money, place, report, split, sustain, synth, waste
 
-    for module in (place, report, synth, money, split, sustain, disclosure):
+    for module in (place, report, synth, waste, money, split, sustain, disclosure):
         module.register(app)
 
 

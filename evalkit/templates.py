@@ -86,6 +86,13 @@ def example_tables() -> dict[str, pd.DataFrame]:
          _EXAMPLE_SOURCE + "HE16.0", "fiscal", "assessment", "NHS mental health trust", ""),
         ("Processing a new JSA claim", "per claim", 71, "2012-13", "DWP", 0.0,
          _EXAMPLE_SOURCE + "E&E1.6", "fiscal", "assessment", "Jobcentre Plus", ""),
+        ("Adult social care assessment (3 hours of a social worker)", "per assessment", 171,
+         "2013-14", "Council", 0.0, "Derived: 3 hours x adult social worker hour £57, "
+         + _EXAMPLE_SOURCE + "SS18.0", "fiscal", "assessment", "Adult social care", ""),
+        ("Handling a referral (1 hour of a practitioner)", "per referral", 57, "2013-14",
+         "Council", 0.0, "Derived: 1 hour x adult social worker hour £57, "
+         + _EXAMPLE_SOURCE + "SS18.0 (an assumption for any organisation)", "fiscal",
+         "referral", "", ""),
         ("A&E attendance (all types)", "per incident", 109, "2011-12", "NHS", 0.5,
          _EXAMPLE_SOURCE + "HE4.0", "fiscal", "", "", ""),
         ("Police arrest (detained)", "per incident", 593, "2006-07", "Police", 0.0,

@@ -155,7 +155,8 @@ def measure_waste_duckdb(
 def waste_from_place(place: Any, **overrides: Any) -> WasteReport:
     """Run :func:`measure_waste` on a loaded :class:`~evalkit.place.Place`.
 
-    Uses ``place.events``, ``place.people``, ``place.unit_costs``,
+    Uses ``place.events``, ``place.people`` (with each person's pilot start from
+    ``place.pilot_starts()``, so area-level starts count), ``place.unit_costs``,
     ``place.organisations`` and ``place.settings.waste`` (``window_days``,
     ``rereferral_days``, ``front_door_days``, ``avoidable_share``); keyword
     ``overrides`` win.
@@ -169,6 +170,11 @@ def waste_from_place(place: Any, **overrides: Any) -> WasteReport:
         if v is not None:
             kw[name] = dict(v) if isinstance(v, Mapping) else v
     kw.update(overrides)
+    people = getattr(place, "people", None)
+    if people is not None and hasattr(place, "pilot_starts"):
+        # Pilot starts may be set per person or per area (place.yml pilot.start_source).
+        starts = place.pilot_starts()
+        people = people.assign(pilot_start=people["person_id"].map(starts).to_numpy())
     return measure_waste(
-        place.events, getattr(place, "people", None), getattr(place, "unit_costs", None),
+        place.events, people, getattr(place, "unit_costs", None),
         getattr(place, "organisations", None), **kw)
