@@ -1,0 +1,107 @@
+"""Benchmark: synthetic control with 40 donors, 30 pre-periods and 8 predictors,
+including the full placebo-in-space run (every donor treated in turn, V
+re-optimised each time), against pysyncon on the same problem.
+
+Run from the repository root (pysyncon is a benchmark-only peer, see
+``benchmarks/requirements-synth.txt``)::
+
+    PYTHONPATH=. python benchmarks/bench_synth.py
+
+pysyncon is run with its defaults (Nelder-Mead from equal V, SLSQP for W) and
+its own multi-process placebo runner; evalkit runs single-process, from R
+Synth's two starting points (equal and regression-based V) and, for a like-for-
+like comparison, from the equal start only. The target is evalkit under 30 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import time
+from contextlib import redirect_stdout
+
+import numpy as np
+import pandas as pd
+
+N_DONORS, N_PRE, N_POST = 40, 30, 10
+COVARIATES = ["x1", "x2", "x3", "x4"]
+LAGS = [1, 10, 20, 30]  # outcome in pre-periods 1, 10, 20 and 30 -> 4 + 4 = 8 predictors
+
+
+def make_panel(seed: int = 2024) -> pd.DataFrame:
+    """A factor-model panel: 41 areas, 40 periods, planted effect -5 after period 30."""
+    rng = np.random.default_rng(seed)
+    n, T = N_DONORS + 1, N_PRE + N_POST
+    f = np.cumsum(rng.normal(0, 1, (T, 2)), axis=0)
+    lam = rng.uniform(0.5, 1.5, (n, 2))
+    alpha = rng.normal(50, 5, n)
+    y = alpha[:, None] + lam @ f.T + rng.normal(0, 0.5, (n, T))
+    rows = []
+    for i in range(n):
+        name = "Treated" if i == 0 else f"Donor{i:02d}"
+        for t in range(T):
+            val = y[i, t] - (5.0 if (i == 0 and t >= N_PRE) else 0.0)
+            cov = {c: lam[i, j % 2] * 10 + rng.normal(0, 0.3) for j, c in enumerate(COVARIATES)}
+            rows.append({"area": name, "period": t + 1, "value": val, **cov})
+    return pd.DataFrame(rows)
+
+
+def run_evalkit(df: pd.DataFrame, starts: tuple[str, ...]) -> tuple[float, object]:
+    from evalkit.evaluate.synth import SyntheticControl
+
+    t0 = time.perf_counter()
+    res = SyntheticControl(
+        treated="Treated", treatment_start=N_PRE + 1, predictors=COVARIATES,
+        predictor_window=slice(1, N_PRE), lagged_outcomes=LAGS, v_starts=starts,
+        placebos=True, progress=False).fit(df)
+    return time.perf_counter() - t0, res
+
+
+def run_pysyncon(df: pd.DataFrame) -> float | None:
+    try:
+        from pysyncon import Dataprep, Synth
+        from pysyncon.utils import PlaceboTest
+    except ImportError:
+        return None
+    donors = [u for u in df["area"].unique() if u != "Treated"]
+    dp = Dataprep(foo=df, predictors=COVARIATES, predictors_op="mean",
+                  time_predictors_prior=range(1, N_PRE + 1),
+                  special_predictors=[("value", [lag], "mean") for lag in LAGS],
+                  dependent="value", unit_variable="area", time_variable="period",
+                  treatment_identifier="Treated", controls_identifier=donors,
+                  time_optimize_ssr=range(1, N_PRE + 1))
+    t0 = time.perf_counter()
+    with redirect_stdout(io.StringIO()):
+        synth = Synth()
+        synth.fit(dataprep=dp)
+        PlaceboTest().fit(dataprep=dp, scm=synth, scm_options={}, verbose=False)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--no-peer", action="store_true", help="skip pysyncon")
+    args = ap.parse_args()
+    df = make_panel()
+    print(f"Problem: {N_DONORS} donors, {N_PRE} pre-periods, {len(COVARIATES) + len(LAGS)} "
+          f"predictors, full placebo-in-space run; {os.cpu_count()} CPU(s)")
+    t_def, res = run_evalkit(df, ("equal", "regression"))
+    print(f"evalkit (starts equal+regression): {t_def:7.2f} s  ATT {res.estimate:.3f} "
+          f"(planted -5), p = {res.pvalue:.3f}, pre-RMSPE {res.diagnostics['pre_rmspe']:.3f}")
+    t_eq, res_eq = run_evalkit(df, ("equal",))
+    print(f"evalkit (start equal only):        {t_eq:7.2f} s  ATT {res_eq.estimate:.3f}")
+    print(f"target: under 30 s -> {'met' if t_def < 30 else 'NOT met'}")
+    if args.no_peer:
+        return
+    t_peer = run_pysyncon(df)
+    if t_peer is None:
+        print("pysyncon not installed: pip install -r benchmarks/requirements-synth.txt")
+        return
+    print(f"pysyncon (equal start, {os.cpu_count()} processes): {t_peer:7.2f} s")
+    print(f"ratio pysyncon / evalkit: {t_peer / t_def:.1f}x (default starts), "
+          f"{t_peer / t_eq:.1f}x (equal start only)")
+
+
+if __name__ == "__main__":
+    main()
