@@ -48,9 +48,10 @@ def _coerce_time_column(data: pd.DataFrame, time: str) -> pd.Series:
                 "needs a period. Remove or fill those rows.")
         vals = s.to_numpy(dtype=float)
         if not np.all(np.isfinite(vals)) or not np.allclose(vals, np.round(vals)):
+            bad = s[~np.isclose(vals, np.round(vals))].iloc[0]
             raise InputError(
                 f"Column {time!r} (time) must hold whole numbers (years, period numbers) or "
-                f"dates; found non-integer values such as {s[~np.isclose(vals, np.round(vals))].iloc[0]!r}.")
+                f"dates; found non-integer values such as {bad!r}.")
         return pd.Series(np.round(vals).astype(np.int64), index=s.index, name=time)
     try:
         out = pd.to_datetime(s.astype(str), format="mixed")
@@ -116,7 +117,8 @@ def resolve_periods(spec: Any, times: np.ndarray, is_dt: bool, name: str) -> np.
     if not vals:
         raise InputError(f"{name} is empty; give at least one period.")
     arr = np.array([np.datetime64(v, "ns") for v in vals]) if is_dt else np.array(vals)
-    missing = [v for v, a in zip(vals, arr) if a not in set(times.tolist())]
+    present = np.isin(arr, times)
+    missing = [v for v, ok in zip(vals, present) if not ok]
     if missing:
         raise InputError(f"{name}: period(s) {', '.join(_fmt_time(m) for m in missing[:5])} "
                          f"are not in the panel, which runs from {_fmt_time(_t(times[0]))} to "
@@ -317,8 +319,9 @@ def wide_panel(data: pd.DataFrame, *, measures: Iterable[str] | None = None,
         measures = list(measures)
         absent = sorted(set(measures) - set(df[measure].unique()))
         if absent:
+            have = ", ".join(map(repr, df[measure].unique()[:15]))
             raise InputError(f"measures: {', '.join(map(repr, absent))} not found in column "
-                             f"{measure!r}; it has {', '.join(map(repr, df[measure].unique()[:15]))}.")
+                             f"{measure!r}; it has {have}.")
         df = df[df[measure].isin(measures)]
     dup = df.duplicated([unit, time, measure])
     if dup.any():

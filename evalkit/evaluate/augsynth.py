@@ -288,7 +288,7 @@ class AugmentedSyntheticControlResult(PlaceResult):
     SCM and augmented synthetic paths and their difference).
     """
 
-    def summary(self, tables: Any = None):  # noqa: D102 - documented on PlaceResult
+    def summary(self, tables: Any = None):
         if tables is None:
             tables = ["weights", "placebos"]
         return super().summary(tables)
