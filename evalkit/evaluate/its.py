@@ -193,9 +193,10 @@ class _ITSBase:
                 raise InputError(f"{who!r} is not in column {self.unit!r}; it has {have}.")
         dup = out[self.time].duplicated()
         if dup.any():
+            first = _fmt_time(out.loc[dup, self.time].iloc[0])
             raise InputError(
                 f"The series{'' if who is None else ' for ' + repr(who)} has "
-                f"{int(dup.sum())} repeated period(s), e.g. {_fmt_time(out.loc[dup, self.time].iloc[0])}; "
+                f"{int(dup.sum())} repeated period(s), e.g. {first}; "
                 "it needs one row per period. Pass treated= (and unit=) to pick one series.")
         return out.sort_values(self.time)
 
@@ -780,8 +781,9 @@ class StructuralTimeSeries(_ITSBase):
             estimate=float(est), se=float(se), ci_lower=float(lo), ci_upper=float(hi),
             pvalue=p, n_treated=1, n_control=0 if self.control_series is None else 1,
             estimand="mean post-period effect",
-            method=("Structural time series (unobserved components), "
-                    f"{'counterfactual forecast' if self.approach == 'forecast' else 'intervention regressors'}"),
+            method=("Structural time series (unobserved components), " + (
+                "counterfactual forecast" if self.approach == "forecast"
+                else "intervention regressors")),
             design="its", outcome=self.outcome, unit=unit_label, alpha=self.alpha,
             diagnostics=diagnostics, tables=tables, warnings=warnings,
             extra={"model": model, "intervention_start": start, "treated": self.treated,
