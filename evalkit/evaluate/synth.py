@@ -62,6 +62,9 @@ __all__ = [
     "wide_panel",
 ]
 
+#: Nelder-Mead stopping rule for V: simplex within XATOL and loss within FATOL (relative).
+XATOL, FATOL = 1e-3, 1e-6
+
 _OPS = {
     "mean": np.mean,
     "median": np.median,
@@ -212,10 +215,26 @@ def _kkt_solve(HF: np.ndarray, cF: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------ V optimisation
 
+#: Relative ridge that makes W*(V) unique (see _w_for_v).
+TIE_RIDGE = 1e-8
+
+
 def _w_for_v(X0s: np.ndarray, X1s: np.ndarray, v: np.ndarray, w0: np.ndarray | None
              ) -> np.ndarray:
+    """W*(V), made unique by a negligible ridge.
+
+    When the treated unit's predictors can be matched exactly by many donor
+    mixes (more donors than predictors, treated inside their hull), the W
+    problem has a whole face of solutions and W*(V) would depend on where the
+    solver started, so the outer V objective would not be a function of V.
+    Adding ``TIE_RIDGE * mean(diag H) * |W|^2`` selects the minimum-norm
+    (most spread) solution of that face and changes unique solutions only by
+    about ``TIE_RIDGE``.
+    """
     Xv = X0s * v[:, None]
-    return solve_simplex_weights(Xv.T @ X0s, Xv.T @ X1s, w0)
+    H = Xv.T @ X0s
+    H[np.diag_indices_from(H)] += TIE_RIDGE * max(float(np.mean(np.diag(H))), 1e-300)
+    return solve_simplex_weights(H, Xv.T @ X1s, w0)
 
 
 def regression_v(X0s: np.ndarray, X1s: np.ndarray, Z0: np.ndarray, Z1: np.ndarray
@@ -251,9 +270,11 @@ def optimise_v(X0s: np.ndarray, X1s: np.ndarray, Z0: np.ndarray, Z1: np.ndarray,
       one predictor and spread the rest equally (finds fits that lean on one
       predictor, which the other two starts can miss).
 
-    Each start is polished by Nelder-Mead (scipy, deterministic simplex) and
-    the lowest loss wins (ties go to the earlier start). Returns ``(v, w,
-    loss, table)`` where the table lists each start's loss.
+    Each start is polished by Nelder-Mead (scipy, deterministic simplex; stops
+    when the simplex is within ``XATOL`` and the loss, relative to the
+    start's, within ``FATOL``) and the lowest loss wins (ties go to the
+    earlier start). Returns ``(v, w, loss, table)`` where the table lists each
+    start's loss.
     """
     k = X0s.shape[0]
     T = Z0.shape[0]
@@ -304,7 +325,7 @@ def optimise_v(X0s: np.ndarray, X1s: np.ndarray, Z0: np.ndarray, Z1: np.ndarray,
             return loss_of(a / s)[0] / scale
 
         res = optimize.minimize(obj, v0, method="Nelder-Mead",
-                                options={"maxfev": maxfev, "xatol": 1e-7, "fatol": 1e-10,
+                                options={"maxfev": maxfev, "xatol": XATOL, "fatol": FATOL,
                                          "adaptive": k > 4})
         a = np.abs(res.x)
         v = a / a.sum() if a.sum() > 0 else v0
