@@ -393,3 +393,14 @@ def test_donor_with_missing_outcome_is_excluded_with_reason():
     df2.loc[(df2.area == "Pilotton") & (df2.period == 2003), "value"] = np.nan
     with pytest.raises(InputError, match="treated unit 'Pilotton' has no 'value'"):
         SyntheticControl(treated="Pilotton", treatment_start=start, progress=False).fit(df2)
+
+
+def test_parallel_placebos_match_serial():
+    df, start = factor_panel(n_donors=6, effect=-4.0)
+    kw = dict(treated="Pilotton", treatment_start=start, progress=False)
+    serial = SyntheticControl(**kw).fit(df)
+    par = SyntheticControl(n_jobs=2, **kw).fit(df)
+    pd.testing.assert_frame_equal(serial.tables["placebos"], par.tables["placebos"])
+    assert serial.pvalue == par.pvalue
+    with pytest.raises(InputError, match="n_jobs"):
+        SyntheticControl(n_jobs=0, **kw)

@@ -362,6 +362,11 @@ def _progress(iterable: Iterable[Any], enabled: bool, desc: str, total: int) -> 
     return tqdm(iterable, desc=desc, total=total, leave=False)
 
 
+def _placebo_job(args: tuple[Any, Any, Any, list[Any]]) -> UnitFit:
+    design, state, d, donors = args
+    return design._fit_unit(state, d, [o for o in donors if o != d], "placebo")
+
+
 class PlaceDesign:
     """Base of the place-level designs: everything but building one synthetic unit."""
 
@@ -375,7 +380,7 @@ class PlaceDesign:
                  placebos: bool = True, placebo_max_pre_mspe_ratio: float | None = None,
                  placebo_times: Sequence[Any] | None = None, leave_one_out: int = 0,
                  alpha: float = 0.05, missing_donors: str = "drop", min_pre_periods: int = 3,
-                 progress: bool = True) -> None:
+                 progress: bool = True, n_jobs: int = 1) -> None:
         if not 0 < alpha < 1:
             raise InputError(f"alpha={alpha!r} must be between 0 and 1, e.g. 0.05.")
         if placebo_max_pre_mspe_ratio is not None and not placebo_max_pre_mspe_ratio > 0:
@@ -402,6 +407,9 @@ class PlaceDesign:
         self.missing_donors = missing_donors
         self.min_pre_periods = int(min_pre_periods)
         self.progress = bool(progress)
+        if int(n_jobs) < 1:
+            raise InputError(f"n_jobs={n_jobs!r} must be at least 1 (processes for placebos).")
+        self.n_jobs = int(n_jobs)
 
     # -- to be provided by a design
     def _prepare(self, panel: Panel) -> Any:  # pragma: no cover - abstract
@@ -420,6 +428,22 @@ class PlaceDesign:
 
     def _method_label(self, state: Any) -> str:
         return self.method_name
+
+    def _placebo_fits(self, state: Any, donors: list[Any]) -> list[tuple[Any, UnitFit]]:
+        """Fit every placebo (each donor treated, the other donors as its pool)."""
+        if self.n_jobs > 1 and len(donors) > 1:
+            from concurrent.futures import ProcessPoolExecutor
+
+            with ProcessPoolExecutor(max_workers=self.n_jobs) as ex:
+                fits = list(_progress(ex.map(_placebo_job, [(self, state, d, donors)
+                                                            for d in donors], chunksize=1),
+                                      self.progress, "placebos in space", len(donors)))
+            return list(zip(donors, fits))
+        out = []
+        for d in _progress(donors, self.progress, "placebos in space", len(donors)):
+            others = [o for o in donors if o != d]
+            out.append((d, self._fit_unit(state, d, others, "placebo")))
+        return out
 
     # -- shared driver
     def _panel(self, data: pd.DataFrame) -> Panel:
@@ -489,9 +513,7 @@ class PlaceDesign:
         placebo_rows = [dict(unit=panel.treated, is_treated=True, **stats_main)]
         placebo_gap_rows: list[pd.DataFrame] = []
         if self.placebos:
-            for d in _progress(donors, self.progress, "placebos in space", len(donors)):
-                others = [o for o in donors if o != d]
-                f = self._fit_unit(state, d, others, "placebo")
+            for d, f in self._placebo_fits(state, donors):
                 yd = panel.Y[panel.index(d)]
                 placebo_rows.append(dict(unit=d, is_treated=False,
                                          **gap_stats(yd, f.synthetic, panel.pre, panel.post)))

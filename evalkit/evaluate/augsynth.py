@@ -160,7 +160,7 @@ class AugmentedSyntheticControl(PlaceDesign):
     holdout_length, n_lambda, lambda_min_ratio, min_1se
         Cross-validation settings (``augsynth`` defaults: 1, 20, 1e-8, True).
     post_end, placebos, placebo_max_pre_mspe_ratio, placebo_times, leave_one_out,
-    alpha, missing_donors, min_pre_periods, progress
+    alpha, missing_donors, min_pre_periods, progress, n_jobs
         As for :class:`~evalkit.evaluate.synth.SyntheticControl`.
     """
 
@@ -175,13 +175,13 @@ class AugmentedSyntheticControl(PlaceDesign):
                  placebo_max_pre_mspe_ratio: float | None = None,
                  placebo_times: Sequence[Any] | None = None, leave_one_out: int = 0,
                  alpha: float = 0.05, missing_donors: str = "drop", min_pre_periods: int = 3,
-                 progress: bool = True) -> None:
+                 progress: bool = True, n_jobs: int = 1) -> None:
         super().__init__(treated=treated, treatment_start=treatment_start, unit=unit, time=time,
                          outcome=outcome, donors=donors, post_end=post_end, placebos=placebos,
                          placebo_max_pre_mspe_ratio=placebo_max_pre_mspe_ratio,
                          placebo_times=placebo_times, leave_one_out=leave_one_out, alpha=alpha,
                          missing_donors=missing_donors, min_pre_periods=min_pre_periods,
-                         progress=progress)
+                         progress=progress, n_jobs=n_jobs)
         if not (ridge or demean):
             raise InputError("ridge=False and demean=False is plain synthetic control; use "
                              "SyntheticControl (or set ridge=True and/or demean=True).")
