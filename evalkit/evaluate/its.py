@@ -17,7 +17,7 @@ counts...), each with an optional control series:
 
 Both return an :class:`ITSResult` (an :class:`~evalkit.evaluate.result.EffectResult`)
 whose headline is the mean effect over the post-period. See
-``docs/evaluate-place.md`` for the definitions and defaults.
+``docs/evaluate-synth-its.md`` for the definitions and defaults.
 
 Examples
 --------

@@ -12,7 +12,7 @@ optimisation to minimise the pre-period outcome MSPE (as in the R package
 Inference is by placebos in space (each donor treated in turn: post/pre RMSPE
 ratios and the permutation p-value), optionally dropping placebos with poor
 pre-period fit; placebos in time; and leave-one-out of the top donors. See
-``docs/evaluate-place.md`` for the definitions, defaults and sources.
+``docs/evaluate-synth-its.md`` for the definitions, defaults and sources.
 
 Examples
 --------
