@@ -19,6 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .. import __version__
@@ -73,9 +74,160 @@ def step_data(place: Place, ctx: ReportContext, pub: Publisher) -> Section:
     return sec
 
 
+def step_waste(place: Place, ctx: ReportContext, pub: Publisher) -> Section:
+    """Pillar to post: failure demand, its cost and who bears it, pilot vs non-pilot."""
+    from ..disclosure import Money
+    from ..money import uprate
+    from ..waste import waste_from_place
+
+    if place.events is None:
+        raise InputError("This place has no event log (data: events: in place.yml), so failure "
+                         "demand cannot be measured.")
+    sec = Section("waste", "Pillar to post")
+    rep = waste_from_place(place, uprate=uprate, price_year=place.settings.money.price_year,
+                           unpriced="allow")
+    excl = rep.to_frame("excluded")
+    for _, r in excl[excl["reason"] != "used"].iterrows():
+        if "events" in place.accounting and int(r["rows"]) > 0:
+            place.accounting.exclude("events", f"failure demand: {r['reason']}", int(r["rows"]))
+
+    tot = rep.to_frame("totals")
+    # Dominance rule: every event of a measure is priced alike, so the person with the
+    # most events of a measure contributes the largest share of its cost.
+    pp = rep.to_frame("per_person")
+    per_person_col = {"handoff": "handoffs", "repeat_assessment": "repeat_assessments",
+                      "reassessment": "reassessments", "story_retold": "stories_retold",
+                      "bounced_referral": "bounced_referrals", "ping_pong": "ping_pong"}
+    largest, second = [], []
+    for _, r in tot.iterrows():
+        col = per_person_col.get(r["measure"])
+        unit = (r["avoidable_cost_gbp"] / r["count"]) if col and r["count"] else np.nan
+        top = np.sort(pp[col].to_numpy())[-2:] if col in pp.columns and len(pp) else []
+        largest.append(float(top[-1]) * unit if len(top) else np.nan)
+        second.append(float(top[-2]) * unit if len(top) > 1 else 0.0)
+    tot = tot.assign(_largest=largest, _second=second)
+    t = tot[["label", "count", "people_affected", "rate_per_1000_per_year",
+             "avoidable_cost_gbp", "_largest", "_second"]].rename(columns={
+        "label": "Measure", "count": "Number", "people_affected": "People affected",
+        "rate_per_1000_per_year": "Per 1,000 people a year",
+        "avoidable_cost_gbp": "Avoidable cost"})
+    pub.table("waste_totals", t, title="Failure demand: how often people were passed from "
+              "pillar to post, and what the avoidable part cost", chapter="waste",
+              counts=["Number", "People affected"],
+              derived={"Per 1,000 people a year": "People affected"},
+              money={"Avoidable cost": Money(n="People affected", largest="_largest",
+                                             second="_second")},
+              formats={"Avoidable cost": "gbp", "Per 1,000 people a year": "{:,.0f}"},
+              notes=[f"Pounds in {place.settings.money.price_year} prices. Counts are of "
+                     "events; people affected is the number of different people."])
+
+    cbp = rep.to_frame("cost_by_partner")
+    wide = cbp.pivot_table(index="partner", columns="measure", values="avoidable_cost_gbp",
+                           aggfunc="sum", fill_value=0.0)
+    n_by = cbp.pivot_table(index="partner", values="count", aggfunc="sum")["count"]
+    partner_tab = pd.DataFrame({
+        "Partner": wide.index,
+        "Avoidable cost": wide.sum(axis=1).to_numpy(),
+        "_events": n_by.reindex(wide.index).to_numpy(),
+    }).sort_values("Avoidable cost", ascending=False)
+    pub.table("waste_cost_by_partner", partner_tab, title="Who bears the avoidable cost of "
+              "failure demand", chapter="waste",
+              money={"Avoidable cost": Money(n="_events", dominance=False)},
+              formats={"Avoidable cost": "gbp"},
+              notes=["Each partner's cost adds up many priced events; the dominance rule is "
+                     "applied to the place-wide totals above, where each person's share is "
+                     "known."])
+
+    hm = rep.to_frame("handoff_matrix")
+    hm.index.name = "From"
+    hm.columns.name = None
+    pub.crosstab("handoff_matrix", hm, title="Hand-offs: from which organisation (rows) to "
+                 "which (columns)", chapter="waste")
+
+    fd = rep.to_frame("front_doors")
+    fd_all = fd[fd["group"] == "all"].copy()
+    fd_all["band"] = np.where(fd_all["front_doors"] >= 6, "6 or more",
+                              fd_all["front_doors"].astype(int).astype(str))
+    fd_ser = fd_all.groupby("band", sort=False)["people"].sum()
+    fd_ser.index.name = "Organisations that assessed them in a year"
+    fd_ser.name = "People"
+    pub.crosstab("front_doors", fd_ser, title="How many times people told their story: "
+                 "organisations that assessed each person within a rolling year",
+                 chapter="waste")
+
+    w = rep.to_frame("waits")
+    w = w[w["dimension"].isin(["all", "referred_to"])]
+    wt = w[["organisation", "referrals", "never_followed", "median_days", "p90_days"]].rename(
+        columns={"organisation": "Referred to", "referrals": "Referrals",
+                 "never_followed": "Never followed by help", "median_days": "Median wait (days)",
+                 "p90_days": "90th percentile (days)"})
+    pub.table("waits", wt, title="Waits from referral to help (days)", chapter="waste",
+              counts=["Referrals", "Never followed by help"],
+              derived={"Median wait (days)": "Referrals", "90th percentile (days)": "Referrals"},
+              formats={"Median wait (days)": "{:,.0f}", "90th percentile (days)": "{:,.0f}"})
+
+    pc = rep.to_frame("pilot_comparison")
+    measures = ["repeat_assessment", "story_retold", "bounced_referral", "handoff"]
+    pc = pc[pc["measure"].isin(measures) & pc["period"].isin(["before", "after"])]
+    if len(pc) and pc["group"].nunique() > 1:
+        labels = dict(zip(tot["measure"], tot["label"]))
+        pcw = pc.pivot_table(index=["measure"], columns=["group", "period"],
+                             values="rate_per_1000_person_years")
+        ppl = pc.groupby("group")["people"].max()
+        rows = []
+        for m in measures:
+            if m not in pcw.index:
+                continue
+            row = {"Measure": labels.get(m, m)}
+            for g, gl in (("pilot", "Pilot"), ("non-pilot", "Others")):
+                for per in ("before", "after"):
+                    row[f"{gl}: {per}"] = pcw.loc[m].get((g, per), np.nan)
+            rows.append(row)
+        pct = pd.DataFrame(rows)
+        pct["_pilot"] = int(ppl.get("pilot", 0))
+        pct["_others"] = int(ppl.get("non-pilot", 0))
+        derived = {c: ("_pilot" if c.startswith("Pilot") else "_others")
+                   for c in pct.columns if ":" in c}
+        pub.table("waste_pilot_comparison", pct, title="Failure demand per 1,000 people a "
+                  "year, before and after the pilot started: pilot people and others",
+                  chapter="waste", derived=derived,
+                  formats={c: "{:,.0f}" for c in derived},
+                  notes=["'Before' and 'after' are relative to each pilot person's start date; "
+                         "for others, to the median start date. A simple comparison, not the "
+                         "evaluation: see *Did it work?* for effects against a comparison "
+                         "group."])
+    row = tot.set_index("measure")
+    sec.headline.update({
+        "repeats": pub.count(row.loc["repeat_assessment", "count"]),
+        "stories": pub.count(row.loc["story_retold", "count"]),
+        "bounces": pub.count(row.loc["bounced_referral", "count"]),
+        "people": pub.count(row.loc["events", "people_affected"]),
+        "avoidable_cost": pub.money(float(rep.total_avoidable_cost),
+                                    n_people=float(row.loc["events", "people_affected"])),
+        "price_year": place.settings.money.price_year,
+        "top_partner": str(partner_tab["Partner"].iloc[0]) if len(partner_tab) else "",
+    })
+    sec.results["glossary"] = dict(zip(rep.glossary()["term"], rep.glossary()["definition"]))
+    sec.results["report"] = rep
+    sec.text["summary"] = _waste_summary(sec.headline)
+    return sec
+
+
+def _waste_summary(h: dict[str, Any]) -> str:
+    from .runtime import format_value as fv
+
+    return (f"**Pillar to post.** Among the {fv(h['people'], 'count')} people in scope with "
+            f"a service contact, people told their story again to a new organisation "
+            f"{fv(h['stories'], 'count')} times and were bounced between services "
+            f"{fv(h['bounces'], 'count')} times. The avoidable part of this failure demand "
+            f"cost {fv(h['avoidable_cost'], 'gbp')} ({h['price_year']} prices); "
+            f"{h['top_partner']} bears the most. See *Pillar to post*.")
+
+
 #: The steps, in the order they run (later steps may use earlier sections).
 STEPS: dict[str, Step] = {
     "data": step_data,
+    "waste": step_waste,
 }
 
 #: Sections a step fills (when it is skipped, each says why).
@@ -91,6 +243,7 @@ def prepare_context(
     demo: bool = False,
     progress: bool = True,
     steps: Mapping[str, Step] | None = None,
+    strict: bool | None = None,
 ) -> ReportContext:
     """Run every analysis once, publish its tables into ``book_dir``, and save the context.
 
@@ -103,6 +256,9 @@ def prepare_context(
         The place is the built-in synthetic demo (the report says so).
     progress : bool
         Print each step and its time to stderr.
+    strict : bool, optional
+        Fail instead of skipping a chapter whose analysis cannot run (default:
+        on for the demo, which must exercise every chapter).
 
     Returns
     -------
@@ -128,6 +284,8 @@ def prepare_context(
         try:
             out = step(place, ctx, pub)
         except InputError as err:
+            if strict or (strict is None and demo):
+                raise
             out = [Section(k, k, status="skipped", reason=str(err))
                    for k in _STEP_SECTIONS.get(key, (key,))]
         secs = out if isinstance(out, list) else [out]

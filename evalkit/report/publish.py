@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..disclosure import Derived, DisclosurePolicy, Money, protect
+from ..disclosure import Derived, DisclosurePolicy, Money, protect, protect_table
 from ..errors import InputError
 from .context import PublishedTable, ReportContext
 
@@ -81,6 +81,23 @@ class Publisher:
         prot.to_csv(self.book_dir / csv_rel)
         pt = PublishedTable(name=name, title=title, protected=prot, chapter=chapter,
                             formats=dict(formats or {}), notes=list(notes), csv=csv_rel)
+        self.ctx.tables[name] = pt
+        return pt
+
+    def crosstab(self, name: str, table: pd.DataFrame | pd.Series, *, title: str,
+                 chapter: str, notes: Sequence[str] = ()) -> PublishedTable:
+        """Protect a one- or two-way table of counts of people, adding its totals.
+
+        Secondary suppression makes sure no hidden cell can be recovered from
+        the totals (see :func:`evalkit.disclosure.protect_table`).
+        """
+        if name in self.ctx.tables:
+            raise InputError(f"A table named {name!r} was already published.")
+        prot = protect_table(table, margins=True, policy=self.policy, name=name)
+        csv_rel = (DOWNLOADS / f"{name}.csv").as_posix()
+        prot.to_csv(self.book_dir / csv_rel)
+        pt = PublishedTable(name=name, title=title, protected=prot, chapter=chapter,
+                            notes=list(notes), csv=csv_rel)
         self.ctx.tables[name] = pt
         return pt
 

@@ -24,7 +24,7 @@ import numpy as np
 from .context import CONTEXT_FILE, PublishedTable, ReportContext
 
 __all__ = ["load", "say", "show_table", "show_figure", "format_value", "table_html",
-           "callout", "skipped", "publishable", "bar_chart"]
+           "callout", "skipped", "publishable", "bar_chart", "heatmap"]
 
 _CONTEXT: ReportContext | None = None
 
@@ -176,6 +176,31 @@ def bar_chart(name: str, *, index: str, ylabel: str, title: str, money: bool = F
     if money:
         ax.yaxis.set_major_formatter(gbp_formatter())
     ax.legend(fontsize=8, frameon=False, ncols=2)
+    return ax
+
+
+def heatmap(name: str, *, title: str, xlabel: str, ylabel: str) -> Any:
+    """Heatmap of a *published* two-way count table (totals and suppressed cells left out)."""
+    from ..plotting import get_axes
+
+    table = load().table(name)
+    vals = table.values.copy()
+    label_col = vals.columns[0] if not np.issubdtype(vals.dtypes.iloc[0], np.number) else None
+    if label_col is not None:
+        vals = vals.set_index(label_col)
+    vals = vals.drop(index=[i for i in vals.index if str(i) == "Total"], errors="ignore")
+    vals = vals.drop(columns=[c for c in vals.columns if str(c) == "Total"], errors="ignore")
+    data = vals.astype(float)
+    n = max(data.shape)
+    ax = get_axes(figsize=(1.2 + 0.55 * n, 1.0 + 0.5 * n))
+    im = ax.imshow(np.ma.masked_invalid(data.to_numpy()), cmap="Blues", aspect="auto")
+    ax.set_xticks(range(data.shape[1]), [str(c) for c in data.columns], rotation=45,
+                  ha="right", fontsize=8)
+    ax.set_yticks(range(data.shape[0]), [str(i) for i in data.index], fontsize=8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.figure.colorbar(im, ax=ax, label="Hand-offs (number, rounded)")
     return ax
 
 

@@ -242,3 +242,19 @@ def workbook_link(ctx: ReportContext) -> str:
     return (f"**For finance leads:** [download the options workbook]({path}) with every "
             "assumption on an editable *Inputs* sheet. Change an assumption and re-run it with "
             "`evalkit sustain --from-xlsx options.xlsx`.")
+
+
+# ---------------------------------------------------------------------------
+# Pillar to post
+# ---------------------------------------------------------------------------
+def waste_intro(ctx: ReportContext) -> str:
+    h = ctx.section("waste").headline
+    s = ctx.settings["waste"]
+    return (f"Among {format_value(h['people'], 'count')} people in scope with a service "
+            f"contact, the records show {format_value(h['repeats'], 'count')} repeat "
+            f"assessments (an assessment within {s['window_days']} days of the last), "
+            f"{format_value(h['stories'], 'count')} of them by a different organisation: the "
+            f"person telling their story again. {format_value(h['bounces'], 'count')} referrals "
+            f"were declined and made again within {s['rereferral_days']} days. The avoidable "
+            f"part of this work cost {format_value(h['avoidable_cost'], 'gbp')} "
+            f"({h['price_year']} prices).")
