@@ -44,7 +44,9 @@ def register(app: typer.Typer) -> None:
             kw: dict = {"unpriced": "allow"} if allow_unpriced else {}
             # Costs of different price years are uprated (GDP deflator) to the place's
             # price year, so they can be added.
-            kw.update(uprate=uprate, price_year=p.settings.money.price_year)
+            money = getattr(getattr(p, "settings", None), "money", None)
+            if money is not None:
+                kw.update(uprate=uprate, price_year=money.price_year)
             report = waste_from_place(p, **kw)
         except EvalkitError as err:
             typer.echo(f"Error: {err}", err=True)

@@ -221,7 +221,7 @@ def _waste_summary(h: dict[str, Any]) -> str:
             f"{fv(h['stories'], 'count')} times and were bounced between services "
             f"{fv(h['bounces'], 'count')} times. The avoidable part of this failure demand "
             f"cost {fv(h['avoidable_cost'], 'gbp')} ({h['price_year']} prices); "
-            f"{h['top_partner']} bears the most. See *Pillar to post*.")
+            f"{h['top_partner']} bears the most. [More: Pillar to post](pillar-to-post.html)")
 
 
 #: The steps, in the order they run (later steps may use earlier sections).
@@ -535,8 +535,8 @@ def _benefits_summary(h: dict[str, Any], price_year: str) -> str:
             f"are worth {fv(h['pv_benefits'], 'gbp')} against costs of "
             f"{fv(h['pv_costs'], 'gbp')}: on these estimates it {verdict} (benefit-cost ratio "
             f"{fv(h['bcr'], 'ratio')}). {fv(h['cashable'], 'gbp')} of the benefits is cashable "
-            "(money actually released); the rest is capacity freed for other work. See "
-            "*Who benefits*.")
+            "(money actually released); the rest is capacity freed for other work. "
+            "[More: Who benefits](who-benefits.html)")
 
 
 def _split_summary(opts: Any, year: str, cost: float) -> str:
@@ -544,7 +544,7 @@ def _split_summary(opts: Any, year: str, cost: float) -> str:
     in_core = [r for r, ok in zip(props.index, props.get("in_core", [])) if ok is True]
     text = (f"**Sharing the cost.** From {year} the partners must find "
             f"£{cost:,.0f} a year between them. {len(opts.labels)} ways of splitting it are "
-            "compared in *Sharing the cost*")
+            "compared in [Sharing the cost](sharing-the-cost.html)")
     if in_core:
         text += (f"; {', '.join(in_core[:3])} leave no partner, or group of partners, better "
                  "off going alone.")
@@ -569,7 +569,7 @@ def _sustain_summary(res: Any, pub: Publisher, n_people: int) -> tuple[str, str]
                f"partners' benefits cover it with a {fv(p_place, 'pct')} chance. Under "
                f"*{best_rule}*, the rule that gives every partner the best worst-case chance, "
                f"even the least likely partner breaks even with a {fv(best_p, 'pct')} chance. "
-               "See *Sustaining it*.")
+               "[More: Sustaining it](sustaining-it.html)")
     if p_place >= 0.8:
         decision = (f"Keep the pilot going and agree a split now. The evidence says the "
                     f"partners together are likely to get their money back; *{best_rule}* "
