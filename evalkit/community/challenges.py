@@ -216,11 +216,16 @@ class ChallengesResult:
         One row per need, ranked (see the module docstring for columns'
         definitions): ``rank, need, partners_touched, effective_partners,
         partners_any, n_people, n_events, cost, cost_share,
-        failure_events, failure_cost, failure_share, top_partner,
+        failure_count, failure_cost, failure_share, top_partner,
         top_partner_share, top1_share, top5_share, top10_share``.
+        ``failure_count`` counts failure-demand occurrences (one event can be
+        both a story retold and a hand-off); ``failure_cost`` weights each by
+        its avoidable share; ``failure_share`` is ``failure_cost / cost``
+        (occurrences per event when unpriced); ``top*_share`` is the share of
+        the need's events from its top 1%, 5%, 10% of people.
     by_partner : DataFrame
         Need x partner, long: ``need, partner, n_people, n_events, cost,
-        failure_events, failure_cost`` and each as a share of the partner's
+        failure_count, failure_cost`` and each as a share of the partner's
         total (``share_of_partner_events`` ...).
     failure : DataFrame
         Need x failure-demand category: ``count``, ``cost`` (avoidable),
@@ -273,7 +278,7 @@ class ChallengesResult:
         """
         return {n: self.to_frame(n) for n in self.table_names if len(getattr(self, n))}
 
-    def matrix(self, value: Literal["cost", "events", "failure_cost", "failure_events",
+    def matrix(self, value: Literal["cost", "events", "failure_cost", "failure_count",
                                     "n_people"] | None = None,
                share: bool = False) -> pd.DataFrame:
         """Need x partner wide table (needs in rank order).
@@ -283,13 +288,14 @@ class ChallengesResult:
         """
         value = value or ("cost" if self.priced else "events")
         col = {"events": "n_events"}.get(value, value)
-        if col not in ("cost", "n_events", "failure_cost", "failure_events", "n_people"):
+        if col not in ("cost", "n_events", "failure_cost", "failure_count", "n_people"):
             raise InputError("value must be 'cost', 'events', 'failure_cost', "
-                             f"'failure_events' or 'n_people', got {value!r}.")
+                             f"'failure_count' or 'n_people', got {value!r}.")
         if share and col == "n_people":
             raise InputError("share=True is not meaningful for n_people.")
-        wide = self.by_partner.pivot_table(index="need", columns="partner", values=col,
-                                           aggfunc="sum", fill_value=0.0, observed=True)
+        bp = self.by_partner.assign(**{col: self.by_partner[col].astype(float)})
+        wide = bp.pivot_table(index="need", columns="partner", values=col,
+                              aggfunc="sum", fill_value=0.0, observed=True)
         wide = wide.reindex(index=[n for n in self.needs["need"] if n in wide.index])
         if share:
             tot = wide.sum(axis=0).replace(0, np.nan)
@@ -405,7 +411,7 @@ class ChallengesResult:
                             color="white" if x > 0.6 * vmax else "black")
             label = {"cost": "Cost of demand (£)", "events": "Events",
                      "failure_cost": "Avoidable failure-demand cost (£)",
-                     "failure_events": "Failure-demand events",
+                     "failure_count": "Failure-demand occurrences",
                      "n_people": "People"}.get(what, what)
             if share:
                 label = f"Share of the partner's {label.split(' (')[0].lower()}"
@@ -557,7 +563,7 @@ def shared_challenges(
     sel = np.ones(h.n_events, dtype=bool)
     d_lo = day_number(start, "start") if start is not None else int(h.day.min(initial=NEVER))
     d_hi = day_number(end, "end") if end is not None else int(h.day.max(initial=-1)) + 1
-    if d_hi <= d_lo:
+    if start is not None and end is not None and d_hi <= d_lo:
         raise InputError(f"end ({end}) must be after start ({start}).")
     sel &= (h.day >= d_lo) & (h.day < d_hi)
     if population == "in_scope":
@@ -664,11 +670,11 @@ def shared_challenges(
         "need": np.repeat(need_names, npart), "partner": np.tile(partners, nneed),
         "n_people": ppl_cell.astype(int), "n_events": ev_cnt.astype(int),
         "cost": cost_cell if priced else np.nan,
-        "failure_events": f_cnt.astype(int), "failure_cost": f_cost if priced else np.nan,
+        "failure_count": f_cnt.astype(int), "failure_cost": f_cost if priced else np.nan,
     })
     grid = grid[grid["n_events"] > 0].reset_index(drop=True)
     for col, new in (("n_events", "share_of_partner_events"), ("cost", "share_of_partner_cost"),
-                     ("failure_events", "share_of_partner_failure_events"),
+                     ("failure_count", "share_of_partner_failure_count"),
                      ("failure_cost", "share_of_partner_failure_cost")):
         tot = grid.groupby("partner")[col].transform("sum")
         grid[new] = (grid[col] / tot.replace(0, np.nan)).astype(float)
@@ -700,7 +706,7 @@ def shared_challenges(
             "n_events": int(m.sum()),
             "cost": ncost,
             "cost_share": ncost / total_cost if priced and total_cost > 0 else np.nan,
-            "failure_events": int(fail_n[m].sum()),
+            "failure_count": int(fail_n[m].sum()),
             "failure_cost": float(fail_w[m].sum()) if priced else np.nan,
             "failure_share": (float(fail_w[m].sum()) / ncost if priced and ncost > 0 else
                               float(fail_n[m].sum()) / m.sum() if not priced else np.nan),
