@@ -38,9 +38,9 @@ def _root(
 
 
 def _register_commands() -> None:
-    from .commands import money, place
+    from .commands import disclosure, money, place, report, split
 
-    for module in (place, money):
+    for module in (place, report, money, split, disclosure):
         module.register(app)
 
 

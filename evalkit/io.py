@@ -602,6 +602,7 @@ def validate_table(
     notes: Iterable[str] = (),
     event_type_map: Mapping[str, str] | None = None,
     _problems: _Problems | None = None,
+    _rownums: dict[str, np.ndarray] | None = None,
 ) -> tuple[pd.DataFrame, RowAccount]:
     """Validate and type one table against its spec.
 
@@ -697,7 +698,8 @@ def validate_table(
     df = df[ordered]
     if own and problems:
         raise ValidationError(problems.finish())
-    df.attrs["rownum"] = rownum
+    if _rownums is not None:  # spreadsheet row numbers, for cross-table messages
+        _rownums[table] = rownum
     return df, account
 
 
@@ -913,6 +915,7 @@ def validate_tables(
     labels = dict(labels or {})
     problems = _Problems()
     typed: dict[str, pd.DataFrame] = {}
+    rownums: dict[str, np.ndarray] = {}
     accounting = RowAccounting()
     for name, source in tables.items():
         if source is None:
@@ -925,21 +928,22 @@ def validate_tables(
                 label = labels.get(name, str(source))
                 raw, notes = read_raw(source, name)
             df, account = validate_table(raw, name, file=label, notes=notes,
-                                         event_type_map=event_type_map, _problems=problems)
+                                         event_type_map=event_type_map, _problems=problems,
+                                         _rownums=rownums)
         except ValidationError as err:
             for p in err.problems:
                 problems.add(p.table, p.file, p.row, p.column, p.value, p.message)
             continue
         typed[name] = df
         accounting.add(account)
-    _cross_table(typed, labels, problems)
+    _cross_table(typed, labels, problems, rownums)
     if problems:
         raise ValidationError(problems.finish())
     return typed, accounting
 
 
 def _cross_table(typed: dict[str, pd.DataFrame], labels: Mapping[str, str],
-                 problems: _Problems) -> None:
+                 problems: _Problems, rownums: Mapping[str, np.ndarray]) -> None:
     for table, column, ref_table, ref_column in CROSS_TABLE_RULES:
         if table not in typed or ref_table not in typed:
             continue
@@ -950,7 +954,7 @@ def _cross_table(typed: dict[str, pd.DataFrame], labels: Mapping[str, str],
         vals = df[column]
         unknown = (vals.notna() & ~vals.isin(known)).to_numpy()
         if unknown.any():
-            rownum = df.attrs.get("rownum", np.arange(len(df)) + 2)
+            rownum = rownums.get(table, np.arange(len(df)) + 2)
             problems.add_rows(
                 table, labels.get(table), np.asarray(rownum)[unknown], column,
                 vals[unknown].tolist(),

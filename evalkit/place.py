@@ -206,9 +206,13 @@ class SustainSettings(_Model):
 
 
 class DisclosureSettings(_Model):
-    """Statistical disclosure control for everything published."""
+    """Statistical disclosure control for everything published (always on).
 
-    enabled: bool = True
+    See :mod:`evalkit.disclosure` for the rules and their sources. It cannot be
+    switched off for a place; a single table can opt out only with a stated
+    reason that is printed under it.
+    """
+
     rule: Literal["nhs", "ons", "custom"] = "nhs"
     threshold: int | None = Field(None, ge=1, description="Custom: suppress counts below this.")
     rounding: int | None = Field(None, ge=1, description="Custom: round counts to this base.")
@@ -216,6 +220,12 @@ class DisclosureSettings(_Model):
     zeros: Literal["show", "suppress"] = "show"
     dominance_n: int = Field(1, ge=1)
     dominance_k: float = Field(0.8, gt=0, le=1)
+    allowed_postcodes: list[str] = Field(
+        default_factory=list, description="Postcodes the leak scan may ignore (e.g. an "
+        "office address printed in the report).")
+    allowed_dates: list[_dt.date] = Field(
+        default_factory=list, description="Dates the leak scan may ignore when a report "
+        "date happens to equal someone's date of birth.")
 
     @model_validator(mode="after")
     def _custom(self) -> DisclosureSettings:

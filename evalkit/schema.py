@@ -375,6 +375,16 @@ PARTNERS = TableSpec(
         C("standalone_cost", "number", required=False, nullable=True, min=0.0,
           description="What the partner would pay a year to meet the need alone "
           "(for cost-sharing games).", example=400000),
+        C("variable_cost", "number", required=False, nullable=True, min=0.0,
+          description="Yearly cost of serving this partner's people within the shared "
+          "service, on top of its fixed cost (for the default service model).",
+          example=150000),
+        C("benefit", "number", required=False, nullable=True, min=0.0,
+          description="Annual benefit to the partner in pounds (usually filled in from "
+          "the evaluation; for 'beneficiary pays').", example=310000),
+        C("cap", "number", required=False, nullable=True, min=0.0,
+          description="Most the partner will pay a year (for capped splits); empty = no cap.",
+          example=500000),
     ),
 )
 

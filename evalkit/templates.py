@@ -100,6 +100,9 @@ def example_tables() -> dict[str, pd.DataFrame]:
         "budget": [310_000_000, 520_000_000, 95_000_000, 40_000_000],
         "caseload": [1800, 2600, 900, 1200],
         "standalone_cost": [420_000, 380_000, 150_000, 90_000],
+        "variable_cost": [150_000, 120_000, 40_000, 30_000],
+        "benefit": ["", "", "", ""],
+        "cap": ["", "", "", 100_000],
     })
     organisations = pd.DataFrame({
         "organisation": ["Council housing", "Adult social care", "Children's social care",
@@ -201,8 +204,7 @@ split:
 sustain:
   draws: 2000
 
-disclosure:
-  enabled: true
+disclosure:               # always on; see the methods page of the report
   rule: nhs               # nhs: suppress 1-7, round to 5; ons: suppress under 10, round to 5
   symbol: "*"
   zeros: show
