@@ -184,16 +184,31 @@ def reliability_table(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> pd.Data
 
 
 def roc_table(y: np.ndarray, p: np.ndarray, points: int = 101) -> pd.DataFrame:
-    """The ROC curve on a fixed grid of false-positive rates (aggregate only)."""
-    from sklearn.metrics import roc_curve
+    """The ROC curve on a fixed grid of false-positive rates (aggregate only).
 
+    Examples
+    --------
+    >>> r = roc_table(np.array([0, 1, 0, 1]), np.array([0.1, 0.9, 0.2, 0.8]), points=3)
+    >>> r["true_positive_rate"].tolist()
+    [1.0, 1.0, 1.0]
+    """
     y = np.asarray(y).astype(bool)
+    p = np.asarray(p, dtype=float)
     if y.all() or (~y).all():
         return pd.DataFrame({"false_positive_rate": [], "true_positive_rate": []})
-    fpr, tpr, _ = roc_curve(y, p)
+    order = np.argsort(-p, kind="stable")
+    ys, ps = y[order], p[order]
+    last = np.r_[ps[1:] != ps[:-1], True]  # one point per distinct threshold
+    tp = np.cumsum(ys)[last]
+    fp = np.cumsum(~ys)[last]
+    tpr = np.r_[0.0, tp / y.sum()]
+    fpr = np.r_[0.0, fp / (~y).sum()]
     grid = np.linspace(0, 1, points)
-    tp = np.interp(grid, fpr, tpr)
-    return pd.DataFrame({"false_positive_rate": grid, "true_positive_rate": tp})
+    # the curve is a step up at each threshold: take the highest TPR reached at each FPR
+    right = np.interp(grid, fpr, tpr, left=0.0, right=1.0)
+    idx = np.searchsorted(fpr, grid, side="right") - 1
+    best = np.maximum(right, tpr[np.maximum(idx, 0)])
+    return pd.DataFrame({"false_positive_rate": grid, "true_positive_rate": best})
 
 
 def flag_top(p: np.ndarray, share: float) -> np.ndarray:
