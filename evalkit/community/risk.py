@@ -623,7 +623,8 @@ class RiskModelResult:
             cols = palette(f["group_by"].nunique())
             cmap = dict(zip(f["group_by"].unique(), cols))
             ypos = np.arange(len(f))[::-1]
-            ax.barh(ypos, f[metric].fillna(0), color=[cmap[g] for g in f["group_by"]])
+            vals = f[metric].where(f["assessed"]).fillna(0)
+            ax.barh(ypos, vals, color=[cmap[g] for g in f["group_by"]])
             if metric == "auc":
                 err = np.vstack([f["auc"] - f["auc_ci_lower"], f["auc_ci_upper"] - f["auc"]])
                 ax.errorbar(f["auc"], ypos, xerr=np.nan_to_num(err), fmt="none", color="black",
@@ -637,7 +638,8 @@ class RiskModelResult:
                 "brier": self.performance["brier"]}[metric]
             ax.axvline(overall, color=GREY, ls="--", lw=1, label="Everyone")
             ax.set_yticks(ypos)
-            ax.set_yticklabels([f"{g}: {v}" for g, v in zip(f["group_by"], f["group"])])
+            ax.set_yticklabels([f"{g}: {v}" + ("" if a else " (too few to assess)")
+                                for g, v, a in zip(f["group_by"], f["group"], f["assessed"])])
             words = {"sensitivity": "Share of people who went on to crisis who were flagged",
                      "auc": "AUC (95% interval)", "oe_ratio": "Observed / expected crises",
                      "flag_rate": "Share of the group flagged",
@@ -655,6 +657,11 @@ class RiskModelResult:
                             fmt="o", color=OKABE_ITO[0], capsize=2)
                 ax.axvline(1, color=GREY, ls="--", lw=1)
                 ax.set_xscale("log")
+                from matplotlib.ticker import FuncFormatter
+
+                fmt = FuncFormatter(lambda v, _p: f"{v:g}")
+                ax.xaxis.set_major_formatter(fmt)
+                ax.xaxis.set_minor_formatter(fmt)
                 ax.set_xlabel("Odds ratio per standard deviation (95% CI, log scale)")
             else:
                 ax.barh(np.arange(len(c)), c["auc_drop"], color=OKABE_ITO[0])
