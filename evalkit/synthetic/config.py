@@ -280,8 +280,8 @@ class SynthConfig(BaseModel):
     """Every parameter of the synthetic place.
 
     Attributes are grouped: place and time; people; pilot roll-out; outcomes;
-    service journeys (event log); money. ``docs/synthetic.md`` explains each
-    and why its default was chosen.
+    service journeys (event log); early-warning risk (spirals); money.
+    ``docs/synthetic.md`` explains each and why its default was chosen.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -434,6 +434,24 @@ class SynthConfig(BaseModel):
     rereferral_days: int = Field(30, ge=1, description="Truth: window defining a bounced "
                                  "referral (as evalkit.waste's default).")
 
+    # ---- early-warning risk: spirals (see evalkit.synthetic.risk) ---------
+    spiral_share: float = Field(0.3, ge=0, le=1, description="Share of in-scope people "
+                                "who go through one spiral (a spell of escalating need) "
+                                "in the panel; 0 plants no risk structure.")
+    spiral_months: tuple[int, int] = Field((6, 18), description="Shortest and longest "
+                                           "spiral in months (uniform between).")
+    spiral_episode_mult: float = Field(4.0, ge=1, description="Episodes of need a month "
+                                       "are multiplied by this during a spiral (more "
+                                       "contacts, assessments, referrals, stories retold).")
+    spiral_decline_mult: float = Field(2.5, ge=1, description="The chance a referral is "
+                                       "declined is multiplied by this during a spiral "
+                                       "(capped at 0.95): more bounced referrals.")
+    spiral_crisis_mult: dict[str, float] = Field(
+        default_factory=lambda: {"homeless_applications": 10.0, "ae_attendances": 2.0},
+        description="Count outcome -> how many times higher the person's own expected "
+        "rate is in spiral months than in other months (the measure's average rate is "
+        "kept): the planted crisis risk that the histories above signal.")
+
     # ---- money -----------------------------------------------------------
     price_year: str = Field("2024-25", description="Price year of the programme costs.")
     programme_fixed_cost_gbp: float = Field(200_000.0, ge=0, description="Yearly fixed "
@@ -534,6 +552,19 @@ class SynthConfig(BaseModel):
             raise ValueError(f"need_org_weights has unknown needs {sorted(bad)}")
         if self.area_names is not None and len(set(self.area_names)) < self.n_areas:
             raise ValueError(f"area_names needs {self.n_areas} distinct names")
+        lo, hi = self.spiral_months
+        if not 1 <= lo <= hi:
+            raise ValueError(f"spiral_months must be (shortest, longest) with 1 <= shortest "
+                             f"<= longest; got {self.spiral_months}")
+        kinds = {o.name: o.kind for o in self.outcomes}
+        for m, v in self.spiral_crisis_mult.items():
+            if kinds.get(m) != "count":
+                raise ValueError(f"spiral_crisis_mult names {m!r}, which is not a count "
+                                 f"outcome; count outcomes: "
+                                 f"{[k for k, t in kinds.items() if t == 'count']}")
+            if v < 1:
+                raise ValueError(f"spiral_crisis_mult[{m!r}] must be at least 1 (a spiral "
+                                 f"raises crisis risk); got {v}")
         if not self.grant_schedule:
             raise ValueError("grant_schedule must have at least one year")
         return self

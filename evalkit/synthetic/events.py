@@ -57,6 +57,7 @@ from .config import NEEDS, SynthConfig
 from .outcomes import OutcomePanel, ramp
 from .people import People
 from .pilot import Pilot
+from .risk import Spirals
 
 __all__ = [
     "EventArrays",
@@ -161,9 +162,17 @@ def _lag(median: float, sigma: float, z: np.ndarray) -> np.ndarray:
 def _simulate(cfg: SynthConfig, ep_need: np.ndarray, t0: np.ndarray,
               draws: list[dict[str, np.ndarray]], strength: np.ndarray,
               rel: np.ndarray, entry: np.ndarray, svc_front: np.ndarray,
-              svc_int: np.ndarray) -> dict[str, np.ndarray]:
-    """Simulate the journeys of the given episodes (one run of the pilot strength)."""
+              svc_int: np.ndarray, decline_mult: np.ndarray | None = None
+              ) -> dict[str, np.ndarray]:
+    """Simulate the journeys of the given episodes (one run of the pilot strength).
+
+    ``decline_mult`` (per episode, default 1) multiplies the chances a referral
+    and a re-referral are declined, capped at 0.95 (spirals).
+    """
     n = len(t0)
+    dm = np.ones(n) if decline_mult is None else decline_mult
+    p_dec1 = np.minimum(cfg.decline_prob * dm, 0.95)
+    p_dec2 = np.minimum(cfg.decline_prob_second * dm, 0.95)
     slots = _Slots.empty()
     s = strength
     cp = cfg
@@ -198,15 +207,14 @@ def _simulate(cfg: SynthConfig, ep_need: np.ndarray, t0: np.ndarray,
         t_ref = t + _lag(cp.onward_median_days, cp.lag_sigma, d["z_onward"])
         slots.add(cont, t_ref, org, REFER, base + 0, svc_int[org], ref=target)
         t_dec1 = t_ref + _lag(cp.decision_median_days, cp.lag_sigma, d["z_dec1"])
-        dec1 = cont & (d["u_dec1"] < cp.decline_prob * (1 - cp.pilot_decline_reduction * s))
+        dec1 = cont & (d["u_dec1"] < p_dec1 * (1 - cp.pilot_decline_reduction * s))
         slots.add(dec1, t_dec1, target, DECLINE, base + 1, svc_front[target])
         rer = dec1 & (d["u_rer"] < cp.rerefer_prob)
         target2 = np.where(d["u_pp"] < cp.pingpong_prob, target, alt)
         t_ref2 = t_dec1 + _lag(cp.rerefer_median_days, cp.lag_sigma, d["z_rr"])
         slots.add(rer, t_ref2, org, REFER, base + 2, svc_int[org], ref=target2)
         t_dec2 = t_ref2 + _lag(cp.decision_median_days, cp.lag_sigma, d["z_dec2"])
-        dec2 = rer & (d["u_dec2"] < cp.decline_prob_second
-                      * (1 - cp.pilot_decline_reduction * s))
+        dec2 = rer & (d["u_dec2"] < p_dec2 * (1 - cp.pilot_decline_reduction * s))
         slots.add(dec2, t_dec2, target2, DECLINE, base + 3, svc_front[target2])
         failed = dec1 & (~rer | dec2)
         t_fail = np.where(rer, t_dec2, t_dec1)
@@ -351,8 +359,15 @@ def _sort_key(person: np.ndarray, day: np.ndarray, tie: np.ndarray) -> np.ndarra
 
 
 def make_events(cfg: SynthConfig, rng: np.random.Generator, people: People,
-                pilot: Pilot, panel: OutcomePanel) -> tuple[EventArrays, pd.DataFrame]:
+                pilot: Pilot, panel: OutcomePanel, spirals: Spirals | None = None,
+                spiral_rng: np.random.Generator | None = None
+                ) -> tuple[EventArrays, pd.DataFrame]:
     """Generate the event log and the failure-demand truth table.
+
+    With ``spirals`` (and ``spiral_rng``, the spirals' own random stream), people
+    in a spiral have ``cfg.spiral_episode_mult`` times the episodes in their
+    spiral months and their referrals are declined ``cfg.spiral_decline_mult``
+    times as often (see :mod:`evalkit.synthetic.risk`).
 
     Returns
     -------
@@ -419,6 +434,23 @@ def make_events(cfg: SynthConfig, rng: np.random.Generator, people: People,
     ep_person = np.repeat(np.arange(n, dtype=np.int32), k)
     n_ep = len(ep_person)
     t0 = rng.random(n_ep) * n_days
+    use_spirals = (spirals is not None and spirals.any
+                   and (cfg.spiral_episode_mult > 1 or cfg.spiral_decline_mult > 1))
+    if use_spirals:
+        if spiral_rng is None:
+            raise InputError("make_events: spirals need their own random stream "
+                             "(spiral_rng).")
+        sp = np.flatnonzero(spirals.start >= 0)
+        s_day = month_first[spirals.start[sp]]
+        e_day = np.append(month_first, n_days)[spirals.end[sp]]
+        extra = spiral_rng.poisson(ep_rate[sp] * (cfg.spiral_episode_mult - 1)
+                                   * (spirals.end[sp] - spirals.start[sp]))
+        x_person = np.repeat(sp.astype(np.int32), extra)
+        x_t0 = (np.repeat(s_day, extra)
+                + spiral_rng.random(len(x_person)) * np.repeat(e_day - s_day, extra))
+        ep_person = np.concatenate([ep_person, x_person])
+        t0 = np.concatenate([t0, x_t0])
+        n_ep = len(ep_person)
     order = np.lexsort((t0, ep_person))  # chronological within person
     ep_person, t0 = ep_person[order], t0[order]
     if n_ep + 1 >= 1 << (29 - _STEP_BITS):
@@ -435,7 +467,14 @@ def make_events(cfg: SynthConfig, rng: np.random.Generator, people: People,
     start = pilot.start_month[ep_person]
     ep_month = np.searchsorted(month_first, np.floor(t0), side="right") - 1
     strength = np.where(start >= 0, ramp(ep_month - start, cfg.ramp_months), 0.0)
-    fact = _simulate(cfg, ep_need, t0, draws, strength, rel, entry, svc_front, svc_int)
+    if use_spirals:
+        ep_m = np.minimum(ep_month, T - 1)
+        in_spiral = ((ep_m >= spirals.start[ep_person]) & (ep_m < spirals.end[ep_person]))
+        dmult = np.where(in_spiral, cfg.spiral_decline_mult, 1.0)
+    else:
+        dmult = None
+    fact = _simulate(cfg, ep_need, t0, draws, strength, rel, entry, svc_front, svc_int,
+                     dmult)
     ep = fact["ep"]
     day = np.floor(fact["t"]).astype(np.int64)
     keep = day < n_days
@@ -450,7 +489,7 @@ def make_events(cfg: SynthConfig, rng: np.random.Generator, people: People,
     tr_ep = np.flatnonzero(strength > 0)
     sub_draws = [{k2: v[tr_ep] for k2, v in d.items()} for d in draws]
     cf = _simulate(cfg, ep_need[tr_ep], t0[tr_ep], sub_draws, np.zeros(len(tr_ep)), rel,
-                   entry, svc_front, svc_int)
+                   entry, svc_front, svc_int, None if dmult is None else dmult[tr_ep])
     del draws, sub_draws
 
     # assemble and sort ----------------------------------------------------------------

@@ -47,6 +47,7 @@ import pandas as pd
 from .config import OutcomeSpec, SynthConfig
 from .people import Areas, People, need_index
 from .pilot import Pilot
+from .risk import Spirals
 
 __all__ = ["OutcomePanel", "make_outcomes", "ramp"]
 
@@ -101,8 +102,14 @@ def expected_values(spec: OutcomeSpec, mu: np.ndarray, days: np.ndarray) -> np.n
 
 
 def make_outcomes(cfg: SynthConfig, rng: np.random.Generator, areas: Areas,
-                  people: People, pilot: Pilot) -> OutcomePanel:
-    """Generate the panel and the planted-effect truths for every measure."""
+                  people: People, pilot: Pilot, spirals: Spirals | None = None
+                  ) -> OutcomePanel:
+    """Generate the panel and the planted-effect truths for every measure.
+
+    With ``spirals``, a crisis measure's person-level rate is multiplied by
+    ``cfg.spiral_crisis_mult[measure]`` in the person's spiral months (see
+    :mod:`evalkit.synthetic.risk`).
+    """
     rows = np.flatnonzero(people.in_scope)
     n, T, A = len(rows), cfg.n_months, areas.n
     moy, days = _month_info(cfg)
@@ -141,7 +148,13 @@ def make_outcomes(cfg: SynthConfig, rng: np.random.Generator, areas: Areas,
         sd = cfg.area_shock_sd
         shock = np.exp(sd * rng.standard_normal((A, T)) - sd * sd / 2)
         cal = spec.base_rate * (season + trend)[None, :] * shock
-        mu0 = lam[:, None] + cal[area]  # (n, T)
+        smult = cfg.spiral_crisis_mult.get(spec.name, 1.0)
+        if spirals is not None and spirals.any and smult != 1.0:
+            person_rate = lam[:, None] * spirals.rate_factor(rows, T, smult)
+            mu0 = person_rate + cal[area]  # (n, T)
+            del person_rate
+        else:
+            mu0 = lam[:, None] + cal[area]  # (n, T)
         if spec.kind == "count":
             v = rng.gamma(spec.monthly_shape, 1.0 / spec.monthly_shape, (n, T))
             y0 = rng.poisson(mu0 * v)

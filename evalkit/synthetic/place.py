@@ -39,11 +39,14 @@ from .money import (
 from .outcomes import make_outcomes
 from .people import make_areas, make_people
 from .pilot import assign_pilot
+from .risk import CrisisOracle, make_spirals
 from .truth import Truth
 
 __all__ = ["make_place", "SyntheticPlace"]
 
-_STREAMS = ("areas", "people", "pilot", "outcomes", "events")
+#: Random streams (one child of the seed each; "risk" was added last, so adding
+#: it left every other stream's draws unchanged).
+_STREAMS = ("areas", "people", "pilot", "outcomes", "events", "risk")
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -329,10 +332,12 @@ def make_place(
     areas = make_areas(cfg, rng["areas"])
     people = make_people(cfg, rng["people"], areas)
     pilot = assign_pilot(cfg, rng["pilot"], areas, people)
+    spirals = make_spirals(cfg, rng["risk"], people.in_scope)
     tick("people")
-    panel = make_outcomes(cfg, rng["outcomes"], areas, people, pilot)
+    panel = make_outcomes(cfg, rng["outcomes"], areas, people, pilot, spirals)
     tick("outcomes")
-    ev, fd_truth = make_events(cfg, rng["events"], people, pilot, panel)
+    ev, fd_truth = make_events(cfg, rng["events"], people, pilot, panel, spirals,
+                               rng["risk"])
     tick("events")
 
     months = _month_starts(cfg)
@@ -431,7 +436,8 @@ def make_place(
         place = Place(s, tables, acc)
     tick("validation" if validate else "assembly")
 
-    truth = _truth(cfg, areas, people, pilot, panel, fd_truth, months, pid, start_dates)
+    truth = _truth(cfg, areas, people, pilot, panel, fd_truth, months, pid, start_dates,
+                   spirals)
     bar.close()
     return SyntheticPlace(place=place, truth=truth, config=cfg, programme=programme,
                           timings=timings)
@@ -479,7 +485,8 @@ def _settings(cfg: SynthConfig, programme: pd.DataFrame, effects: pd.DataFrame,
     }
 
 
-def _truth(cfg, areas, people, pilot, panel, fd, months, pid, start_dates) -> Truth:
+def _truth(cfg, areas, people, pilot, panel, fd, months, pid, start_dates,
+           spirals) -> Truth:
     mv = months.values
     gt = panel.by_cohort_period.copy()
     gt["cohort"] = mv[gt["cohort"].to_numpy()]
@@ -491,7 +498,9 @@ def _truth(cfg, areas, people, pilot, panel, fd, months, pid, start_dates) -> Tr
         "person_id": pid, "in_scope": people.in_scope, "scope_prob": people.scope_prob,
         "need_index": people.need, "frailty": people.frailty,
         "enrol_prob": pilot.enrol_prob, "propensity": pilot.propensity,
-        "treated": pilot.start_month >= 0, "pilot_start": start_dates})
+        "treated": pilot.start_month >= 0, "pilot_start": start_dates,
+        "spiral_start": _month_dates(spirals.start, months),
+        "spiral_end": _month_dates(spirals.end, months, exclusive_end=True)})
     planted = {
         "relative_effects": {o.name: o.relative_effect for o in cfg.outcomes},
         "ramp_months": cfg.ramp_months,
@@ -505,7 +514,36 @@ def _truth(cfg, areas, people, pilot, panel, fd, months, pid, start_dates) -> Tr
         "area_go_live": {n: (str(months[s].date()) if s >= 0 else None)
                          for n, s in zip(areas.names, areas.start_month.tolist())},
         "treated_person_years_post": fd.attrs.get("treated_person_years_post"),
+        "risk": {
+            "structure": ("spirals: spells of escalating need (more episodes, more declined "
+                          "referrals) that multiply crisis outcomes; see "
+                          "evalkit.synthetic.risk"),
+            "spiral_share": cfg.spiral_share,
+            "spiral_months": list(cfg.spiral_months),
+            "spiral_episode_mult": cfg.spiral_episode_mult,
+            "spiral_decline_mult": cfg.spiral_decline_mult,
+            "spiral_crisis_mult": dict(cfg.spiral_crisis_mult),
+            "people_with_spiral": int((spirals.start >= 0).sum()),
+        },
     }
+    rows = panel.person
+    names = [o.name for o in cfg.outcomes]
+    oracle = CrisisOracle(
+        cfg, rows=rows, person_ids=np.asarray(pid)[rows], area=people.area[rows].astype(
+            np.int64), start_month=pilot.start_month[rows].astype(np.int64), spirals=spirals,
+        lam={m: panel.lam[k] for k, m in enumerate(names)},
+        cal={m: panel.calendar[k] for k, m in enumerate(names)}, months=months)
     return Truth(seed=cfg.seed, config=cfg, effects=panel.effects,
                  by_event_time=panel.by_event_time, by_cohort_period=gt,
-                 by_area_period=ap, failure_demand=fd, people=latent, planted=planted)
+                 by_area_period=ap, failure_demand=fd, people=latent, planted=planted,
+                 oracle=oracle)
+
+
+def _month_dates(month: np.ndarray, months: pd.DatetimeIndex, *,
+                 exclusive_end: bool = False) -> pd.Series:
+    """Month indices -> first-of-month dates (NaT for -1); an exclusive end may be
+    the month after the panel."""
+    ext = months.append(pd.DatetimeIndex([months[-1] + pd.offsets.MonthBegin(1)])) if (
+        exclusive_end) else months
+    vals = np.where(month >= 0, ext.values[np.maximum(month, 0)], np.datetime64("NaT"))
+    return pd.Series(vals, dtype="datetime64[ns]")

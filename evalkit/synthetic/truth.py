@@ -93,9 +93,14 @@ class Truth:
     people : DataFrame
         Per person: ``person_id, in_scope, scope_prob, need_index, frailty,
         enrol_prob, propensity, treated, pilot_start`` (latent and true
-        probabilities, for checking propensity models).
+        probabilities, for checking propensity models) and ``spiral_start``,
+        ``spiral_end`` (first month of the person's spiral and the month after
+        it ends; empty if none: the planted early-warning risk).
     planted : dict
-        The pilot's planted parameters (relative effects, ramp, journey effects).
+        The pilot's planted parameters (relative effects, ramp, journey effects)
+        and, under ``risk``, the planted crisis-risk structure.
+    oracle : CrisisOracle, optional
+        Computes :meth:`crisis_risk`.
     """
 
     seed: int
@@ -108,6 +113,7 @@ class Truth:
     people: pd.DataFrame
     planted: dict[str, Any] = field(default_factory=dict)
     estimand: str = ESTIMAND
+    oracle: Any = field(default=None, repr=False, compare=False)
 
     # ------------------------------------------------------------ access
     def _check(self, measure: str) -> None:
@@ -142,6 +148,21 @@ class Truth:
                              f"{scope!r}; quantities: {', '.join(fd['quantity'].unique())}; "
                              f"scopes: {', '.join(fd['scope'].unique())}.")
         return int(row["removed"].iloc[0])
+
+    def crisis_risk(self, measures: str | list[str], cutoff: Any,
+                    horizon_months: int) -> pd.Series:
+        """Planted (oracle) chance of at least one crisis in the horizon.
+
+        For each in-scope person: the chance of at least one unit of
+        ``measures`` (count outcomes) in the ``horizon_months`` from ``cutoff``
+        (a first of month in the panel), given every latent quantity
+        (frailties, area shocks, spiral months, the pilot). An upper bound on
+        what any model of the records can reach; see :mod:`evalkit.synthetic.risk`.
+        """
+        if self.oracle is None:
+            raise InputError("This truth has no crisis oracle (it was not built by "
+                             "make_place).")
+        return self.oracle.probability(measures, cutoff, horizon_months)
 
     # ------------------------------------------------------------ results style
     def to_frame(self) -> pd.DataFrame:
