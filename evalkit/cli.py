@@ -38,9 +38,19 @@ def _root(
 
 
 def _register_commands() -> None:
-    from .commands import disclosure, money, place, report, split, sustain, synth, waste
+    from .commands import (
+        community,
+        disclosure,
+        money,
+        place,
+        report,
+        split,
+        sustain,
+        synth,
+        waste,
+    )
 
-    for module in (place, report, synth, waste, money, split, sustain, disclosure):
+    for module in (place, report, synth, waste, community, money, split, sustain, disclosure):
         module.register(app)
 
 
