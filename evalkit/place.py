@@ -267,6 +267,21 @@ class DisclosureSettings(_Model):
         return self
 
 
+class CommunitySettings(_Model):
+    """Shared challenges and early identification (see evalkit.community)."""
+
+    need_column: str = Field("need", description="Events column holding the need.")
+    crisis: str | None = Field(
+        None, description="Outcome measure that counts as a crisis for early identification "
+        "(empty: homeless_applications if present, else the first evaluated outcome).")
+    horizon_months: int = Field(6, ge=1, le=36, description="Predict a crisis this many months "
+                                "ahead.")
+    model: Literal["logit", "hgb"] = Field(
+        "logit", description="logit: transparent logistic regression; hgb: gradient boosting "
+        "(needs scikit-learn).")
+    top_share: float = Field(0.05, gt=0, lt=1, description="Share of people flagged.")
+
+
 class ReportSettings(_Model):
     title: str | None = None
     author: str = ""
@@ -289,6 +304,7 @@ class PlaceSettings(_Model):
     split: SplitSettings = Field(default_factory=SplitSettings)
     sustain: SustainSettings = Field(default_factory=SustainSettings)
     disclosure: DisclosureSettings = Field(default_factory=DisclosureSettings)
+    community: CommunitySettings = Field(default_factory=CommunitySettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
 
 

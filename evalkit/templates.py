@@ -222,6 +222,13 @@ disclosure:               # always on; see the methods page of the report
   symbol: "*"
   zeros: show
 
+community:                # shared challenges and early identification
+  need_column: need
+  crisis: null            # outcome that counts as a crisis (null: homeless_applications or the first)
+  horizon_months: 6
+  model: logit            # logit (transparent) or hgb (gradient boosting, needs scikit-learn)
+  top_share: 0.05         # share of people a practitioner would be prompted about
+
 report:
   title: null             # defaults to the place name
   author: ""

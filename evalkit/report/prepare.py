@@ -224,6 +224,171 @@ def _waste_summary(h: dict[str, Any]) -> str:
             f"{h['top_partner']} bears the most. [More: Pillar to post](pillar-to-post.html)")
 
 
+def step_community(place: Place, ctx: ReportContext, pub: Publisher) -> list[Section]:
+    """Shared challenges (needs across partners) and early identification (risk model)."""
+    from ..community import fit_risk_model, shared_challenges
+    from ..disclosure import Money
+
+    cs = place.settings.community
+    out: list[Section] = []
+
+    # ---- shared challenges
+    ch_sec = Section("challenges", "Shared challenges")
+    try:
+        if place.events is None or cs.need_column not in place.events.columns:
+            raise InputError(f"The event log has no '{cs.need_column}' column recording each "
+                             "contact's need, so needs cannot be compared across partners.")
+        ch = shared_challenges(place, need_col=cs.need_column,
+                               price_year=place.settings.money.price_year)
+        tabs = ch.published_tables()
+        needs = tabs["needs"]
+        needs = needs[needs["rank"] > 0]
+        nt = needs[["rank", "need", "partners_touched", "n_people", "n_events", "failure_cost",
+                    "top_partner", "top10_share"]].rename(columns={
+            "rank": "Rank", "need": "Need", "partners_touched": "Partners it touches",
+            "n_people": "People", "n_events": "Contacts", "failure_cost": "Avoidable cost",
+            "top_partner": "Partner bearing most", "top10_share": "Share from top 10% of people"})
+        pub.table("challenges_needs", nt, title="Needs ranked by how far they cut across "
+                  "partners", chapter="challenges", counts=["People", "Contacts"],
+                  other=["Rank", "Partners it touches"],
+                  money={"Avoidable cost": Money(n="People", dominance=False)},
+                  derived={"Share from top 10% of people": "People"},
+                  formats={"Avoidable cost": "gbp", "Share from top 10% of people": "{:.0%}"},
+                  notes=["Partners it touches: partners for whom the need is at least 1% of "
+                         "demand."])
+        bp = tabs["by_partner"][["need", "partner", "n_people", "failure_cost"]].rename(
+            columns={"need": "Need", "partner": "Partner", "n_people": "People",
+                     "failure_cost": "Avoidable cost"})
+        pub.table("challenges_need_partner", bp, title="Avoidable cost of each need to each "
+                  "partner", chapter="challenges", counts=["People"],
+                  money={"Avoidable cost": Money(n="People", dominance=False)},
+                  formats={"Avoidable cost": "gbp"})
+        conc = tabs["concentration"]
+        conc = conc[conc["scope"] == "all"][["top_share", "n_people", "share_of_events",
+                                             "share_of_cost", "people_with_events"]]
+        conc = conc.rename(columns={"top_share": "Top share of people", "n_people": "People",
+                                    "share_of_events": "Share of contacts",
+                                    "share_of_cost": "Share of cost",
+                                    "people_with_events": "_all"})
+        pub.table("challenges_concentration", conc, title="How concentrated demand is: the "
+                  "share of all contacts and cost from the most frequent users",
+                  chapter="challenges", counts=["People"], other=["Top share of people"],
+                  derived={"Share of contacts": "_all", "Share of cost": "_all"},
+                  formats={"Top share of people": "{:.0%}", "Share of contacts": "{:.0%}",
+                           "Share of cost": "{:.0%}"})
+        top = needs.iloc[0]
+        ch_sec.headline.update({
+            "top_need": str(top["need"]), "top_partners": int(top["partners_touched"]),
+            "n_partners": int(place.partners.shape[0]),
+            "top_people": pub.count(top["n_people"]),
+            "cross_cutting": int((needs["partners_touched"] >= place.partners.shape[0] / 2
+                                  ).sum()),
+            "top10_cost": pub.derived(float(conc.loc[conc["Top share of people"] == 0.10,
+                                                     "Share of cost"].iloc[0]),
+                                      float(conc["_all"].iloc[0]))
+            if (conc["Top share of people"] == 0.10).any() else float("nan"),
+        })
+        ch_sec.results["result"] = ch
+    except InputError as err:
+        if ctx.demo:
+            raise
+        ch_sec.status, ch_sec.reason = "skipped", str(err)
+    out.append(ch_sec)
+
+    # ---- early identification
+    eh = Section("early_help", "Early help")
+    try:
+        crisis = cs.crisis
+        if crisis is None:
+            measures = [] if place.outcomes is None else list(place.outcomes["measure"].unique())
+            crisis = ("homeless_applications" if "homeless_applications" in measures
+                      else (place.settings.evaluation.outcomes or measures or [None])[0])
+        if crisis is None:
+            raise InputError("There is no outcome to predict (no outcomes table).")
+        rm = fit_risk_model(place, crisis, horizon_months=cs.horizon_months, model=cs.model,
+                            top_share=cs.top_share)
+        tabs = rm.published_tables()
+        perf = tabs["performance"].iloc[[0]]
+        perf_t = pd.DataFrame({
+            "Crisis predicted": [str(perf["crisis"].iloc[0])],
+            "Months ahead": [int(perf["horizon_months"].iloc[0])],
+            "Tested at": [str(perf["test_cutoff"].iloc[0])[:10]],
+            "People": [perf["n_people"].iloc[0]], "Crises": [perf["crises"].iloc[0]],
+            "AUC": [perf["auc"].iloc[0]], "AUC lower": [perf["auc_ci_lower"].iloc[0]],
+            "AUC upper": [perf["auc_ci_upper"].iloc[0]], "Brier score": [perf["brier"].iloc[0]],
+            "Brier (no skill)": [perf["brier_no_skill"].iloc[0]],
+        })
+        pub.table("risk_performance", perf_t, title="How well the model predicted, on people "
+                  "and months it had not seen", chapter="early_help",
+                  counts=["People", "Crises"], other=["Months ahead"],
+                  derived={c: "People" for c in ("AUC", "AUC lower", "AUC upper",
+                                                  "Brier score", "Brier (no skill)")},
+                  formats={"AUC": "{:.2f}", "AUC lower": "{:.2f}", "AUC upper": "{:.2f}",
+                           "Brier score": "{:.3f}", "Brier (no skill)": "{:.3f}"})
+        cap = tabs["capture"][["top_share", "n_flagged", "crises_flagged", "ppv",
+                               "crises_outside_flagged", "share_of_crises_outside", "lift",
+                               "crises"]].rename(columns={
+            "top_share": "Share flagged", "n_flagged": "People flagged",
+            "crises_flagged": "Went on to crisis", "ppv": "Share of flagged in crisis",
+            "crises_outside_flagged": "Crises outside the flagged",
+            "share_of_crises_outside": "Share of crises missed", "lift": "Times the base rate",
+            "crises": "_crises"})
+        pub.table("risk_capture", cap, title="What the model would have meant in practice",
+                  chapter="early_help",
+                  counts=["People flagged", "Went on to crisis", "Crises outside the flagged"],
+                  other=["Share flagged"],
+                  derived={"Share of flagged in crisis": ("Went on to crisis", "People flagged"),
+                           "Share of crises missed": "_crises",
+                           "Times the base rate": "People flagged"},
+                  formats={"Share flagged": "{:.0%}", "Share of flagged in crisis": "{:.0%}",
+                           "Share of crises missed": "{:.0%}", "Times the base rate": "{:.1f}"})
+        rel = tabs["reliability"][["band", "n_people", "crises", "mean_predicted",
+                                   "observed_rate"]].rename(columns={
+            "band": "Risk band", "n_people": "People", "crises": "Crises",
+            "mean_predicted": "Predicted risk", "observed_rate": "Observed rate"})
+        pub.table("risk_reliability", rel, title="Calibration: predicted risk against what "
+                  "happened, by tenth of predicted risk", chapter="early_help",
+                  counts=["People", "Crises"], other=["Risk band"],
+                  derived={"Predicted risk": "People", "Observed rate": ("Crises", "People")},
+                  formats={"Predicted risk": "{:.1%}", "Observed rate": "{:.1%}"})
+        fair = tabs["fairness"]
+        fair = fair[fair["assessed"].astype(bool)][["group_by", "group", "n_people", "crises",
+                                                    "auc", "sensitivity", "oe_ratio"]]
+        fair = fair.rename(columns={
+            "group_by": "Grouped by", "group": "Group", "n_people": "People",
+            "crises": "Crises", "auc": "AUC", "sensitivity": "Share of crises flagged",
+            "oe_ratio": "Observed / expected"})
+        pub.table("risk_fairness", fair, title="Fairness: the same checks for each group",
+                  chapter="early_help", counts=["People", "Crises"],
+                  derived={"AUC": "People", "Share of crises flagged": "Crises",
+                           "Observed / expected": "People"},
+                  formats={"AUC": "{:.2f}", "Share of crises flagged": "{:.0%}",
+                           "Observed / expected": "{:.2f}"})
+        coef = tabs["coefficients"].head(12)[["label", "odds_ratio", "ci_lower", "ci_upper",
+                                              "pvalue", "n_people"]].rename(columns={
+            "label": "History feature", "odds_ratio": "Odds ratio", "ci_lower": "Lower",
+            "ci_upper": "Upper", "pvalue": "p-value", "n_people": "_n"})
+        pub.table("risk_coefficients", coef, title="What the model looks at (transparent "
+                  "logistic regression; odds ratio per standard deviation)",
+                  chapter="early_help",
+                  derived={c: "_n" for c in ("Odds ratio", "Lower", "Upper", "p-value")},
+                  formats={"Odds ratio": "{:.2f}", "Lower": "{:.2f}", "Upper": "{:.2f}",
+                           "p-value": "{:.3f}"})
+        eh.headline.update({
+            "crisis": crisis, "horizon": cs.horizon_months,
+            "auc": pub.derived(float(perf["auc"].iloc[0]), float(perf["n_people"].iloc[0])),
+            "top_share": cs.top_share,
+        })
+        eh.text["gaps"] = "\n\n".join(f"- {g}" for g in rm.gaps)
+        eh.results["result_summary"] = str(rm.summary())
+    except InputError as err:
+        if ctx.demo:
+            raise
+        eh.status, eh.reason = "skipped", str(err)
+    out.append(eh)
+    return out
+
+
 #: The steps, in the order they run (later steps may use earlier sections).
 STEPS: dict[str, Step] = {
     "data": step_data,
@@ -587,3 +752,5 @@ def _sustain_summary(res: Any, pub: Publisher, n_people: int) -> tuple[str, str]
 
 
 STEPS["finance"] = step_finance  # after "evaluate", whose effects it values
+STEPS["community"] = step_community
+_STEP_SECTIONS["community"] = ("challenges", "early_help")

@@ -24,7 +24,8 @@ import numpy as np
 from .context import CONTEXT_FILE, PublishedTable, ReportContext
 
 __all__ = ["load", "say", "show_table", "show_figure", "format_value", "table_html",
-           "callout", "skipped", "publishable", "bar_chart", "heatmap"]
+           "callout", "skipped", "publishable", "bar_chart", "heatmap", "long_heatmap",
+           "calibration_chart"]
 
 _CONTEXT: ReportContext | None = None
 
@@ -202,6 +203,55 @@ def heatmap(name: str, *, title: str, xlabel: str, ylabel: str) -> Any:
     ax.set_title(title)
     ax.figure.colorbar(im, ax=ax, label="Hand-offs (number, rounded)")
     return ax
+
+
+def long_heatmap(name: str, *, rows: str, cols: str, value: str, title: str,
+                 colorbar: str) -> Any:
+    """Heatmap of a *published* long table (suppressed cells left blank)."""
+    from ..plotting import gbp_formatter, get_axes
+
+    table = load().table(name)
+    vals = table.values.copy()
+    vals[rows] = table.frame[rows].to_numpy()
+    vals[cols] = table.frame[cols].to_numpy()
+    wide = vals.pivot_table(index=rows, columns=cols, values=value, aggfunc="sum")
+    ax = get_axes(figsize=(1.5 + 0.8 * wide.shape[1], 1.2 + 0.45 * wide.shape[0]))
+    im = ax.imshow(np.ma.masked_invalid(wide.to_numpy(dtype=float)), cmap="Blues",
+                   aspect="auto")
+    ax.set_xticks(range(wide.shape[1]), [str(c) for c in wide.columns], rotation=30,
+                  ha="right", fontsize=8)
+    ax.set_yticks(range(wide.shape[0]), [str(i) for i in wide.index], fontsize=8)
+    ax.set_xlabel(cols)
+    ax.set_ylabel(rows)
+    ax.set_title(title)
+    cb = ax.figure.colorbar(im, ax=ax, label=colorbar)
+    cb.ax.yaxis.set_major_formatter(gbp_formatter())
+    return ax
+
+
+def calibration_chart(name: str) -> Any:
+    """Reliability diagram from a *published* reliability table."""
+    from ..plotting import OKABE_ITO, get_axes
+
+    v = load().table(name).values
+    ax = get_axes(figsize=(5.0, 4.5))
+    top = float(np.nanmax(v[["Predicted risk", "Observed rate"]].to_numpy())) * 1.1
+    ax.plot([0, top], [0, top], color="grey", lw=1, ls="--", label="Perfect calibration")
+    ax.plot(v["Predicted risk"], v["Observed rate"], "o-", color=OKABE_ITO[0],
+            label="The model")
+    ax.set_xlabel("Predicted risk of crisis")
+    ax.set_ylabel("Observed crisis rate")
+    ax.set_title("Predicted risk against what happened")
+    ax.xaxis.set_major_formatter(_pct_formatter())
+    ax.yaxis.set_major_formatter(_pct_formatter())
+    ax.legend(frameon=False)
+    return ax
+
+
+def _pct_formatter() -> Any:
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda x, _p: f"{100 * x:.0f}%")
 
 
 def show_figure(fig: Any, name: str, *, alt: str, caption: str = "") -> None:

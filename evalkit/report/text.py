@@ -258,3 +258,73 @@ def waste_intro(ctx: ReportContext) -> str:
             f"were declined and made again within {s['rereferral_days']} days. The avoidable "
             f"part of this work cost {format_value(h['avoidable_cost'], 'gbp')} "
             f"({h['price_year']} prices).")
+
+
+# ---------------------------------------------------------------------------
+# Shared challenges and early help
+# ---------------------------------------------------------------------------
+def challenges_intro(ctx: ReportContext) -> str:
+    h = ctx.section("challenges").headline
+    text = (f"**{h['top_need'].capitalize()}** cuts across the most partners: it makes up at "
+            f"least 1% of the demand of {h['top_partners']} of the {h['n_partners']} partners "
+            f"and touches {format_value(h['top_people'], 'count')} people. "
+            f"{h['cross_cutting']} needs each touch at least half the partners: problems no "
+            "single organisation can solve alone.")
+    if h.get("top10_cost") == h.get("top10_cost") and not isinstance(h.get("top10_cost"), str):
+        text += (f" Demand is concentrated: the 10% of people with the most contacts account "
+                 f"for {format_value(h['top10_cost'], 'pct')} of its cost.")
+    return text
+
+
+EARLY_HELP_PURPOSE = """\
+**What the early-identification model is for.** It lists people whose recent contact with services
+looks like the histories that came before a crisis (for example a homelessness application) so
+that a practitioner who already knows them can offer help sooner: a call, a joint visit, a named key
+worker. It is a prompt for a conversation, not a decision. It must never be used to refuse, ration,
+delay or withdraw a service, to prioritise enforcement, or to judge anyone's eligibility or
+character; nobody should ever be told "the computer says no"."""
+
+EARLY_HELP_GOVERNANCE = """**Governance a place needs before using it.**
+- *A data protection impact assessment (DPIA) before any processing.* Profiling people on a large
+  scale, matching data from several organisations, vulnerable people and innovative technology are
+  each on the ICO's list of processing that requires a DPIA (ICO, "Examples of processing likely to
+  result in high risk"; UK GDPR Article 35). The DPIA should record why a less intrusive approach
+  (e.g. professional judgement with shared records) is not enough (ICO, Guidance on AI and data
+  protection).
+- *A lawful basis and, for health data, confidentiality approvals.* Joining NHS and council records
+  for risk stratification is a purpose beyond individual care in the NHS's view and needs its own
+  legal basis (NHS England, "Integrated Care Boards and risk stratification"); sharing between
+  partners should follow the ICO's statutory Data sharing code of practice (2021), with a data
+  sharing agreement.
+- *Meaningful human review.* Every flag is reviewed by a practitioner who can see the person's
+  circumstances and may disagree; no decision with a legal or similarly significant effect is taken
+  solely by the model (UK GDPR Article 22; ICO and Alan Turing Institute, Explaining decisions made
+  with AI, 2020).
+- *Transparency.* Tell residents in plain English, in privacy notices and on the partners' websites,
+  that records are used to offer help earlier, what data, who sees the list and how to object;
+  publish an Algorithmic Transparency Recording Standard record (GOV.UK, ATRS guidance for public
+  sector bodies).
+- *Data minimisation and security.* Use the fewest features that work (`features=`), pseudonymised
+  identifiers (HMAC keys held by one partner), the shortest look-back and retention that serve the
+  purpose; only practitioners offering help see names; everything published is aggregated and passes
+  disclosure control.
+- *Fairness and monitoring.* Check the fairness statement before use and at every re-validation;
+  act on gaps (e.g. lower thresholds or outreach for groups the model under-flags); record who was
+  offered help and what happened, so the model's effect can itself be evaluated.
+- *Evidence of benefit.* Predictive tools in children's services in England have often failed to
+  predict well enough to help (What Works for Children's Social Care, Machine learning in children's
+  services, 2020). Pilot early help offered from the list as an evaluated intervention, not an
+  assumption."""
+
+
+def early_help_intro(ctx: ReportContext) -> str:
+    h = ctx.section("early_help").headline
+    auc = h["auc"]
+    if isinstance(auc, str):
+        how = "Too few people are behind the test to publish how well it predicts."
+    else:
+        how = (f"On people and months it had not seen, the model ranked a person who went on "
+               f"to a crisis above one who did not {format_value(auc, 'pct')} of the time "
+               "(50% would be guesswork).")
+    return (f"The model predicts a crisis (*{h['crisis'].replace('_', ' ')}*) in the next "
+            f"{h['horizon']} months from each person's recorded contact with services. {how}")
