@@ -461,8 +461,22 @@ def prepare_context(
                 "partly" if any(s.ok for s in secs) else "skipped")
             print(f"  {key:<18} {status:<8} {time.perf_counter() - t0:6.1f} s",
                   file=sys.stderr, flush=True)
+    _write_downloads_workbook(ctx, pub)
     ctx.save(book_dir)
     return ctx
+
+
+def _write_downloads_workbook(ctx: ReportContext, pub: Publisher) -> None:
+    """Every published table in one workbook (with disclosure marks for the leak scan)."""
+    from ..disclosure import write_xlsx
+
+    sheets: dict[str, Any] = {}
+    for name, t in ctx.tables.items():
+        sheet = name[:31]
+        sheets[sheet] = t.protected
+    path = pub.book_dir / "_static" / "downloads" / "all-tables.xlsx"
+    write_xlsx(path, sheets)
+    ctx.figures["all_tables_xlsx"] = {"path": "_static/downloads/all-tables.xlsx"}
 
 
 
@@ -663,10 +677,12 @@ def step_finance(place: Place, ctx: ReportContext, pub: Publisher) -> list[Secti
     sus.results.update({"result": res, "scenario": sc})
     sus.text["summary"], sus.text["decision"] = _sustain_summary(res, pub, n_people)
 
-    # ---- the finance lead's workbook, linked from the chapters
-    book_xlsx = pub.book_dir / "_static" / "downloads" / "finance-options.xlsx"
-    res.to_excel(book_xlsx)
-    sus.results["workbook"] = "_static/downloads/finance-options.xlsx"
+    # ---- the finance lead's workbook, linked from the chapters: only when its figures are
+    # publishable (it holds the modelled values the tables above would otherwise hide)
+    if not any(isinstance(v, str) and v == pub.policy.symbol for v in sus.headline.values()):
+        book_xlsx = pub.book_dir / "_static" / "downloads" / "finance-options.xlsx"
+        res.to_excel(book_xlsx)
+        sus.results["workbook"] = "_static/downloads/finance-options.xlsx"
     return [ben, spl, sus]
 
 

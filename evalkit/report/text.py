@@ -328,3 +328,18 @@ def early_help_intro(ctx: ReportContext) -> str:
                "(50% would be guesswork).")
     return (f"The model predicts a crisis (*{h['crisis'].replace('_', ' ')}*) in the next "
             f"{h['horizon']} months from each person's recorded contact with services. {how}")
+
+
+def downloads(ctx: ReportContext) -> str:
+    lines = []
+    book = ctx.figures.get("all_tables_xlsx", {}).get("path")
+    if book:
+        lines.append(f"- [All tables in one Excel workbook]({book})")
+    sus = ctx.sections.get("sustain")
+    if sus is not None and sus.ok and sus.results.get("workbook"):
+        lines.append(f"- [The finance options workbook]({sus.results['workbook']}) "
+                     "(editable assumptions; re-run with `evalkit sustain --from-xlsx`)")
+    chapters = {s.key: s.title for s in ctx.sections.values()}
+    for t in ctx.tables.values():
+        lines.append(f"- [{t.title}]({t.csv}) ({chapters.get(t.chapter, t.chapter)})")
+    return "\n".join(lines)
