@@ -44,14 +44,13 @@ Example
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..errors import InputError
 from ..schema import EVENT_TYPES
-from ..waste.flags import DAY_NS, TIE_RULE, flag_sorted, order_events
+from ..waste.flags import DAY_NS, TIE_RULE, day_number, flag_sorted, order_events
 
 __all__ = ["EventHistory", "TIE_RULE", "day_number"]
 
@@ -65,24 +64,6 @@ _ROLES = {"assessment": EVENT_TYPES.index("assessment"),
           "referral": EVENT_TYPES.index("referral"),
           "declined": EVENT_TYPES.index("referral_declined"),
           "intervention": EVENT_TYPES.index("intervention")}
-
-
-def day_number(value: Any, name: str = "cutoff") -> int:
-    """Whole days since 1970-01-01 of a date (the calendar day of a timestamp).
-
-    Examples
-    --------
-    >>> day_number("1970-01-11")
-    10
-    """
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{name}: {value!r} is not a date; give one such as "
-                         "'2024-04-01'.") from None
-    if ts is pd.NaT:
-        raise InputError(f"{name}: a date is needed, got an empty value.")
-    return int(ts.normalize().value // _DAY_NS)
 
 
 class EventHistory:

@@ -42,7 +42,8 @@ import pandas as pd
 
 from ..errors import InputError
 
-__all__ = ["TIE_RULE", "DAY_NS", "EventFlags", "order_events", "flag_sorted", "FLAG_PARTS"]
+__all__ = ["TIE_RULE", "DAY_NS", "EventFlags", "order_events", "flag_sorted", "FLAG_PARTS",
+           "to_timestamp", "day_number"]
 
 #: The tie rule, as the reports state it.
 TIE_RULE = (
@@ -60,6 +61,36 @@ FLAG_PARTS: tuple[str, ...] = ("handoff", "repeat_assessment", "bounced_referral
 
 #: Event-type roles :func:`flag_sorted` needs a code for.
 _ROLE_KEYS = ("assessment", "referral", "declined", "intervention")
+
+
+# --------------------------------------------------------------------------- dates
+def to_timestamp(value: Any, name: str = "date") -> pd.Timestamp:
+    """``value`` as a Timestamp, or an :class:`InputError` naming ``name``.
+
+    Examples
+    --------
+    >>> to_timestamp("2024-04-01").year
+    2024
+    """
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{name}: {value!r} is not a date; give one such as "
+                         "'2024-04-01'.") from None
+    if ts is pd.NaT:
+        raise InputError(f"{name}: a date is needed, got an empty value.")
+    return ts
+
+
+def day_number(value: Any, name: str = "cutoff") -> int:
+    """Whole days since 1970-01-01 of a date (the calendar day of a timestamp).
+
+    Examples
+    --------
+    >>> day_number("1970-01-11")
+    10
+    """
+    return int(to_timestamp(value, name).normalize().value // DAY_NS)
 
 
 # --------------------------------------------------------------------------- sorting helpers

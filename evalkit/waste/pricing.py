@@ -47,7 +47,8 @@ from ..errors import InputError
 from .measures import MEASURES
 
 __all__ = ["DEFAULT_AVOIDABLE_SHARE", "price_occurrences", "PricingResult", "Uprater",
-           "match_unit_costs", "cost_keys", "bearing_partner", "resolve_shares"]
+           "match_unit_costs", "cost_keys", "bearing_partner", "resolve_shares",
+           "priced_unit_costs", "attach_unit_costs"]
 
 #: Default avoidable share per category (documented in the module docstring).
 DEFAULT_AVOIDABLE_SHARE: dict[str, float] = {
@@ -209,48 +210,23 @@ def bearing_partner(organisation: Any, cost_partner: Any,
     return part.to_numpy(dtype=object)
 
 
-def price_occurrences(
-    occurrences: pd.DataFrame,
+def priced_unit_costs(
+    keys: pd.DataFrame,
+    needed: pd.DataFrame,
     unit_costs: pd.DataFrame | None,
-    organisations: pd.DataFrame | None = None,
     *,
-    avoidable_share: Mapping[str, float] | None = None,
     unpriced: Literal["error", "allow"] = "error",
     uprate: Uprater | None = None,
     price_year: str | None = None,
-) -> PricingResult:
-    """Price an occurrences table (see :class:`~evalkit.waste.measures.WasteCore`).
+) -> tuple[pd.DataFrame, pd.DataFrame, str | None, bool]:
+    """Match unit costs to (event_type, organisation, service) keys, in one price year.
 
-    Parameters
-    ----------
-    occurrences : DataFrame
-        Counts by measure, organisation, service, event type, group, period.
-    unit_costs : DataFrame or None
-        The unit_costs table (rows with an ``event_type`` are used). ``None``
-        leaves everything unpriced (allowed only with ``unpriced="allow"``).
-    organisations : DataFrame, optional
-        ``organisation`` -> ``partner``.
-    avoidable_share : mapping, optional
-        Overrides of :data:`DEFAULT_AVOIDABLE_SHARE`.
-    unpriced : {"error", "allow"}
-        ``"error"`` (default) raises listing every (event type, organisation)
-        pair that needs a unit cost and has none; ``"allow"`` leaves them
-        unpriced (cost missing) and lists them in the report.
-    uprate : callable, optional
-        ``uprate(costs, from_year, to_year)`` returning costs in ``to_year``
-        prices (e.g. from :mod:`evalkit.money`). Needed when the unit costs
-        used have more than one price year, or differ from ``price_year``.
-    price_year : str, optional
-        Price year to state the costs in (e.g. ``"2024-25"``). Default: the
-        unit costs' own price year.
+    ``needed`` lists the keys that must be priced (``unpriced="error"``
+    raises naming them). Returns the keys with ``cost_row``, the cleaned unit
+    costs restated in the price year, that price year and whether anything
+    was uprated. Used by :func:`price_occurrences` and
+    :func:`evalkit.waste.flag_events`.
     """
-    shares = resolve_shares(avoidable_share)
-    if unpriced not in ("error", "allow"):
-        raise InputError(f"unpriced must be 'error' or 'allow'; got {unpriced!r}.")
-    occ = occurrences.copy()
-    occ["avoidable_share"] = occ["measure"].map(shares).astype(float)
-    keys = occ[["event_type", "organisation", "service"]].drop_duplicates().reset_index(drop=True)
-    needed = occ.loc[occ["avoidable_share"] > 0, ["event_type", "organisation", "service"]]
     if unit_costs is None:
         uc = _clean_costs(pd.DataFrame(columns=["cost_gbp", "price_year", "event_type"]))
     else:
@@ -298,10 +274,13 @@ def price_occurrences(
             )
         price_year = years[0] if years else price_year
     uc = uc.assign(cost_gbp=cost)
+    return matched, uc, price_year, uprated
 
-    # attach to every occurrence row
-    m = occ.merge(matched, on=["event_type", "organisation", "service"], how="left",
-                  sort=False)
+
+def attach_unit_costs(m: pd.DataFrame, uc: pd.DataFrame) -> pd.DataFrame:
+    """Add ``item``, ``unit_cost_gbp``, ``cashable_share``, ``source``, ``cost_partner``
+    and ``priced`` (in place) to rows ``m`` carrying a ``cost_row`` into the unit
+    costs ``uc`` returned by :func:`priced_unit_costs`."""
     m["cost_row"] = m["cost_row"].fillna(-1).astype(np.int64)
     has = m["cost_row"].to_numpy() >= 0
     ridx = np.where(has, m["cost_row"].to_numpy(), 0)
@@ -320,6 +299,57 @@ def price_occurrences(
     m["source"] = col("source")
     m["cost_partner"] = col("partner")
     m["priced"] = has
+    return m
+
+
+def price_occurrences(
+    occurrences: pd.DataFrame,
+    unit_costs: pd.DataFrame | None,
+    organisations: pd.DataFrame | None = None,
+    *,
+    avoidable_share: Mapping[str, float] | None = None,
+    unpriced: Literal["error", "allow"] = "error",
+    uprate: Uprater | None = None,
+    price_year: str | None = None,
+) -> PricingResult:
+    """Price an occurrences table (see :class:`~evalkit.waste.measures.WasteCore`).
+
+    Parameters
+    ----------
+    occurrences : DataFrame
+        Counts by measure, organisation, service, event type, group, period.
+    unit_costs : DataFrame or None
+        The unit_costs table (rows with an ``event_type`` are used). ``None``
+        leaves everything unpriced (allowed only with ``unpriced="allow"``).
+    organisations : DataFrame, optional
+        ``organisation`` -> ``partner``.
+    avoidable_share : mapping, optional
+        Overrides of :data:`DEFAULT_AVOIDABLE_SHARE`.
+    unpriced : {"error", "allow"}
+        ``"error"`` (default) raises listing every (event type, organisation)
+        pair that needs a unit cost and has none; ``"allow"`` leaves them
+        unpriced (cost missing) and lists them in the report.
+    uprate : callable, optional
+        ``uprate(costs, from_year, to_year)`` returning costs in ``to_year``
+        prices (e.g. from :mod:`evalkit.money`). Needed when the unit costs
+        used have more than one price year, or differ from ``price_year``.
+    price_year : str, optional
+        Price year to state the costs in (e.g. ``"2024-25"``). Default: the
+        unit costs' own price year.
+    """
+    shares = resolve_shares(avoidable_share)
+    if unpriced not in ("error", "allow"):
+        raise InputError(f"unpriced must be 'error' or 'allow'; got {unpriced!r}.")
+    occ = occurrences.copy()
+    occ["avoidable_share"] = occ["measure"].map(shares).astype(float)
+    keys = occ[["event_type", "organisation", "service"]].drop_duplicates().reset_index(drop=True)
+    needed = occ.loc[occ["avoidable_share"] > 0, ["event_type", "organisation", "service"]]
+    matched, uc, price_year, uprated = priced_unit_costs(
+        keys, needed, unit_costs, unpriced=unpriced, uprate=uprate, price_year=price_year)
+
+    # attach to every occurrence row
+    m = attach_unit_costs(occ.merge(matched, on=["event_type", "organisation", "service"],
+                                    how="left", sort=False), uc)
     m["gross_cost_gbp"] = m["count"] * m["unit_cost_gbp"]
     m["avoidable_cost_gbp"] = np.where(m["avoidable_share"] == 0, 0.0,
                                        m["gross_cost_gbp"] * m["avoidable_share"])
