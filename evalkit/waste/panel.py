@@ -49,8 +49,8 @@ __all__ = ["flag_events", "failure_demand_panel", "PANEL_MEASURES"]
 #: Measures of :func:`failure_demand_panel` (plus ``avoidable_cost_gbp`` when priced).
 PANEL_MEASURES: tuple[str, ...] = MEASURES
 
-_FLAG_SETTINGS = ("window_days", "rereferral_days", "event_types", "declined_by", "columns",
-                  "avoidable_share", "unpriced", "uprate", "price_year")
+_FLAG_SETTINGS = ("window_days", "rereferral_days", "event_types", "declined_by", "columns")
+_PRICE_SETTINGS = ("avoidable_share", "unpriced", "uprate", "price_year")
 
 
 def flag_events(
@@ -107,11 +107,12 @@ def flag_events(
     >>> f[["organisation", "handoff", "story_retold"]].to_numpy().tolist()
     [['Council', False, False], ['NHS', True, True], ['NHS', False, False]]
     """
-    return _flag(events, people, unit_costs, organisations, window_days=window_days,
-                 rereferral_days=rereferral_days, event_types=event_types,
-                 declined_by=declined_by, start=start, end=end, columns=columns,
-                 avoidable_share=avoidable_share, unpriced=unpriced, uprate=uprate,
-                 price_year=price_year)[0]
+    s = WasteSettings(
+        window_days=window_days, rereferral_days=rereferral_days,
+        event_types=dict(event_types or {}), declined_by=declined_by, start=start, end=end,
+        columns=dict(columns or {}))
+    return _flag(events, people, unit_costs, organisations, s, avoidable_share=avoidable_share,
+                 unpriced=unpriced, uprate=uprate, price_year=price_year)[0]
 
 
 def _flag(
@@ -119,24 +120,14 @@ def _flag(
     people: pd.DataFrame | None,
     unit_costs: pd.DataFrame | None,
     organisations: pd.DataFrame | None,
+    s: WasteSettings,
     *,
-    window_days: int = 90,
-    rereferral_days: int = 30,
-    event_types: Mapping[str, str] | None = None,
-    declined_by: Literal["organisation", "referred_to"] = "organisation",
-    start: Any = None,
-    end: Any = None,
-    columns: Mapping[str, str] | None = None,
     avoidable_share: Mapping[str, float] | None = None,
     unpriced: Literal["error", "allow"] = "error",
     uprate: Uprater | None = None,
     price_year: str | None = None,
 ) -> tuple[pd.DataFrame, SortedLog]:
-    """:func:`flag_events` and the sorted log it came from."""
-    s = WasteSettings(
-        window_days=window_days, rereferral_days=rereferral_days,
-        event_types=dict(event_types or {}), declined_by=declined_by, start=start, end=end,
-        columns=dict(columns or {}))
+    """:func:`flag_events` with its settings made, and the sorted log it came from."""
     if unpriced not in ("error", "allow"):
         raise InputError(f"unpriced must be 'error' or 'allow'; got {unpriced!r}.")
     shares = resolve_shares(avoidable_share)
@@ -298,11 +289,14 @@ def failure_demand_panel(
         raise InputError(f"measures must be among {allowed}{extra}; got {unknown or chosen}.")
     if not isinstance(fill, bool):
         raise InputError(f"fill must be True or False; got {fill!r}.")
-    bad = sorted(set(settings) - set(_FLAG_SETTINGS))
+    bad = sorted(set(settings) - set(_FLAG_SETTINGS) - set(_PRICE_SETTINGS))
     if bad:
         raise InputError(f"failure_demand_panel got unknown argument(s) {bad}; the flag "
-                         f"settings are {', '.join(_FLAG_SETTINGS)}.")
-    f, log = _flag(events, people, unit_costs, organisations, **settings)
+                         f"settings are {', '.join(_FLAG_SETTINGS + _PRICE_SETTINGS)}.")
+    kw = {k: dict(v or {}) if k in ("event_types", "columns") else v
+          for k, v in settings.items() if k in _FLAG_SETTINGS}
+    f, log = _flag(events, people, unit_costs, organisations, WasteSettings(**kw),
+                   **{k: v for k, v in settings.items() if k in _PRICE_SETTINGS})
     ev_period = _period_starts(log.ds, freq)
     lo = _period_starts([day_number(start, "start")], freq)[0] if start is not None else (
         ev_period.min() if len(f) else None)
