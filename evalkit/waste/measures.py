@@ -75,6 +75,8 @@ __all__ = [
     "GROUPS",
     "PERIODS",
     "compute_core",
+    "prepare_log",
+    "SortedLog",
     "TIE_RULE",
     "canonical_frame",
     "canonical_accounting",
