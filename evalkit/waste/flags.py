@@ -144,16 +144,20 @@ def all_midnight(t: np.ndarray) -> bool:
     return True
 
 
-def _event_id_rank(values: np.ndarray) -> np.ndarray:
+def _event_id_rank(values: pd.Series) -> np.ndarray:
     """Sort key for event ids: numbers as they are, text ranked by code point.
 
     Missing text ids rank first (as empty text); missing numbers (NaN) sort last.
     """
-    if values.dtype == object or values.dtype.kind in "USO":
-        codes, uniq = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
-        rank = rank_values(np.asarray(uniq, dtype=object))
-        return np.append(rank, -1)[codes]
-    return values
+    if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_datetime64_any_dtype(
+            values.dtype):
+        arr = values.to_numpy()
+        if arr.dtype == object:  # nullable numbers with missing values
+            arr = values.to_numpy(dtype=float, na_value=np.nan)
+        return arr
+    codes, uniq = pd.factorize(values, use_na_sentinel=True)
+    rank = rank_values(np.asarray(uniq, dtype=object))
+    return np.append(rank, -1)[codes]
 
 
 # --------------------------------------------------------------------------- the one sort
@@ -235,9 +239,8 @@ def order_events(
             in_tie[1:] |= dup
             tpos = np.flatnonzero(in_tie)
             sub = order[tpos]
-            ev = event_id.to_numpy() if isinstance(event_id, pd.Series) else np.asarray(
-                event_id)
-            erank = _event_id_rank(ev[sub if rows is None else rows[sub]])
+            ev = event_id if isinstance(event_id, pd.Series) else pd.Series(event_id)
+            erank = _event_id_rank(ev.iloc[sub if rows is None else rows[sub]])
             lex = np.lexsort((np.arange(len(sub)), erank, ks[tpos]))
             order[tpos] = sub[lex]
         del dup
