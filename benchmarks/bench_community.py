@@ -25,15 +25,11 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import resource
 import time
 
 import numpy as np
 import pandas as pd
-
-
-def peak_rss_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+from _common import peak_rss_mb
 
 
 def main() -> None:
@@ -109,7 +105,7 @@ def main() -> None:
     print(f"reference: pandas groupby for the type x window counts at one cut-off: "
           f"{pandas_time:.1f} s (evalkit computes all {n_feat} features in "
           f"{one_cut:.1f} s: ratio {pandas_time / one_cut:.1f}x); counts identical")
-    print(f"peak memory (RSS): {peak_rss_gb():.2f} GB")
+    print(f"peak memory (RSS): {peak_rss_mb() / 1024:.2f} GB")
     try:
         import os
 

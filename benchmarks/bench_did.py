@@ -27,32 +27,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+from _common import best_of, peak_rss_mb
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from evalkit.evaluate.did import TWFE
 from evalkit.evaluate.staggered import StaggeredDiD
-
-
-def best_of(fn: Callable[[], object], repeat: int = 3) -> tuple[float, object]:
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 # --------------------------------------------------------------------------- data

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import argparse
 import gc
-import resource
 import time
 
 import numpy as np
 import pandas as pd
+from _common import peak_rss_mb
 
 
 def make_data(n1: int, n0: int, p: int, seed: int = 0) -> pd.DataFrame:
@@ -37,10 +37,6 @@ def make_data(n1: int, n0: int, p: int, seed: int = 0) -> pd.DataFrame:
     df = pd.DataFrame(X, columns=[f"x{j:02d}" for j in range(p)])
     df["treated"] = np.r_[np.ones(n1, np.int8), np.zeros(n0, np.int8)]
     return df
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_evalkit(df: pd.DataFrame, cov: list[str]):

@@ -18,24 +18,12 @@ Run in the benchmark venv (the peer is never a package dependency)::
 
 from __future__ import annotations
 
-import time
-import tracemalloc
-
 import numpy as np
 import pandas as pd
+from _common import best_of, traced_peak_mb
 
 from evalkit.benefits import benefits_by_partner
 from evalkit.money import discount_factors, present_value, validate_unit_costs
-
-
-def timed(fn, repeat=3):
-    best = float("inf")
-    out = None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def bench_npv() -> None:
@@ -44,9 +32,9 @@ def bench_npv() -> None:
     rng = np.random.default_rng(0)
     streams = rng.normal(50_000, 20_000, size=(10_000, 30))
     rate = 0.035
-    t_ev, ev = timed(lambda: np.array([present_value(s, schedule=rate) for s in streams]))
-    t_pe, pe = timed(lambda: np.array([npf.npv(rate, s) for s in streams]))
-    t_vec, vec = timed(lambda: streams @ discount_factors(np.arange(30), rate))
+    t_ev, ev = best_of(lambda: np.array([present_value(s, schedule=rate) for s in streams]))
+    t_pe, pe = best_of(lambda: np.array([npf.npv(rate, s) for s in streams]))
+    t_vec, vec = best_of(lambda: streams @ discount_factors(np.arange(30), rate))
     print("1. Flat 3.5% NPV of 10,000 streams x 30 years")
     print(f"   evalkit present_value (per stream): {t_ev * 1e3:8.1f} ms")
     print(f"   evalkit discount_factors @ matrix : {t_vec * 1e3:8.1f} ms")
@@ -71,8 +59,8 @@ def bench_schedule() -> None:
             out.append(f)
         return np.array(out)
 
-    t_ev, ev = timed(lambda: discount_factors(years), repeat=20)
-    t_lp, lp = timed(loop, repeat=20)
+    t_ev, ev = best_of(lambda: discount_factors(years), repeat=20)
+    t_lp, lp = best_of(loop, repeat=20)
     print("2. Green Book declining schedule, factors for years 0-500")
     print(f"   evalkit discount_factors : {t_ev * 1e6:8.1f} us")
     print(f"   plain loop               : {t_lp * 1e6:8.1f} us")
@@ -97,11 +85,8 @@ def bench_benefits() -> None:
         return benefits_by_partner(effects, bm, treated, price_year="2024-25", unit_costs=uc,
                                    horizon=n_years, benefit_years=3, n_draws=n_draws, seed=1)
 
-    t_ev, res = timed(run)
-    tracemalloc.start()
-    run()
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
+    t_ev, res = best_of(run)
+    peak_mb, _ = traced_peak_mb(run)
 
     # Straightforward per-draw loop over the same model (same draws).
     det = res.detail
@@ -121,11 +106,11 @@ def bench_benefits() -> None:
                 out[d, p_idx[partner]] += draws[d, measures.index(measure)] * coef
         return out
 
-    t_lp, lp = timed(loop, repeat=1)
+    t_lp, lp = best_of(loop, repeat=1)
     ev = res.draws("fiscal").values
     print(f"3. benefits_by_partner: {n_draws:,} draws x {n_partners} partners x {n_years} "
           f"years ({n_measures} measures, 20 map rows)")
-    print(f"   evalkit (whole call)     : {t_ev:8.3f} s, peak memory {peak / 2**20:.0f} MiB")
+    print(f"   evalkit (whole call)     : {t_ev:8.3f} s, peak memory {peak_mb:.0f} MiB")
     print(f"   per-draw loop (draws only): {t_lp:8.3f} s")
     print(f"   ratio evalkit / loop     : {t_ev / t_lp:8.3f}")
     print(f"   max relative difference  : {np.max(np.abs(ev - lp)) / np.max(np.abs(lp)):.3e}")

@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-import tracemalloc
 from math import factorial
 
 import numpy as np
+from _common import best_of, traced_peak_mb
 from scipy.optimize import linprog
 
 from evalkit.split import Game, allocate, nucleolus, shapley, shapley_table
@@ -46,17 +45,6 @@ def random_cost_game(n: int, seed: int) -> np.ndarray:
     return c
 
 
-def timeit(fn, repeat: int = 3) -> tuple[float, object]:
-    best = np.inf
-    out = None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
-
-
-# --------------------------------------------------------------- references
 def shapley_reference(v: np.ndarray, n: int) -> np.ndarray:
     """Plain loop over every subset for every player."""
     w = [factorial(s) * factorial(n - s - 1) / factorial(n) for s in range(n)]
@@ -138,14 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     c = random_cost_game(n, 0)
     players = [f"P{i}" for i in range(n)]
     game = Game.from_array(c, players, kind="cost")
-    t_ev, phi = timeit(lambda: shapley(game).amounts)
-    tracemalloc.start()
-    shapley(game)
-    peak = tracemalloc.get_traced_memory()[1] / 2 ** 20
-    tracemalloc.stop()
+    t_ev, phi = best_of(lambda: shapley(game).amounts)
+    peak, _ = traced_peak_mb(lambda: shapley(game))
     n_ref = 16 if args.quick else 20
     c_ref = c if n_ref == n else random_cost_game(n_ref, 0)
-    t_ref, phi_ref = timeit(lambda: shapley_reference(c_ref, n_ref), repeat=1)
+    t_ref, phi_ref = best_of(lambda: shapley_reference(c_ref, n_ref), repeat=1)
     check = phi if n_ref == n else shapley_table(c_ref)
     agree = np.allclose(check, phi_ref, rtol=1e-9, atol=1e-6)
     print(f"Exact Shapley value, {n} partners ({2 ** n:,} coalitions)")
@@ -165,9 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     for s in seeds:
         c = random_cost_game(n, 100 + s)
         g = Game.from_array(c, [f"P{i}" for i in range(n)], kind="cost")
-        t, a = timeit(lambda g=g: nucleolus(g), repeat=1)
+        t, a = best_of(lambda g=g: nucleolus(g), repeat=1)
         times.append(t)
-        t2, xr = timeit(lambda c=c: nucleolus_reference(c, n), repeat=1)
+        t2, xr = best_of(lambda c=c: nucleolus_reference(c, n), repeat=1)
         ref_times.append(t2)
         agree_all &= bool(np.allclose(a.amounts, xr, atol=1e-4 * c[-1] / n))
         stages = a.details["n_lps"]
@@ -191,18 +176,18 @@ def main(argv: list[str] | None = None) -> int:
                      ("capped_proportional", {"driver": ben, "caps": np.full(n, 2.5e5)}),
                      ("base_plus_variable", {"driver": ben, "base_share": 0.3}),
                      ("airport", {"levels": ben})]:
-        t, _ = timeit(lambda rule=rule, kw=kw: allocate(rule, costs, **kw))
+        t, _ = best_of(lambda rule=rule, kw=kw: allocate(rule, costs, **kw))
         print(f"  {rule:<22} {D:,} draws x {n} partners: {t * 1000:7.1f} ms")
     # Batched exact Shapley of the service model over draws (coalition values included).
     n, Dg = 15, 2000
     F = rng.uniform(3e5, 5e5, Dg)
     var = rng.uniform(2e4, 6e4, (Dg, n))
     alone = rng.uniform(6e4, 1.5e5, (Dg, n))
-    t, _ = timeit(lambda: ServiceModel.shapley_draws(F, var, alone), repeat=1)
+    t, _ = best_of(lambda: ServiceModel.shapley_draws(F, var, alone), repeat=1)
     print(f"  exact Shapley, service model, {Dg:,} draws x {n} partners: {t:6.2f} s "
           f"({t / Dg * 1000:.2f} ms a draw, all {2 ** n:,} coalition values included)")
     g8 = Game.from_array(random_cost_game(8, 7), [f"P{i}" for i in range(8)], kind="cost")
-    t, _ = timeit(lambda: nucleolus(g8))
+    t, _ = best_of(lambda: nucleolus(g8))
     print(f"  nucleolus, 8 partners: {t * 1000:6.1f} ms a draw")
     print("\nAll targets met." if ok else "\nSOME TARGETS MISSED.")
     return 0 if ok else 1

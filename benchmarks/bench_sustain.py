@@ -43,10 +43,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import tracemalloc
 
 import numpy as np
 import pandas as pd
+from _common import traced_peak_mb
 
 from evalkit.split import (
     Game,
@@ -148,11 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         progress=False, tornado=False)
     print(f"  plus the weak and proportional least cores (sequential LPs on each distinct "
           f"year's game): {time.perf_counter() - t0:.2f} s for {len(lp.rules)} rules")
-    tracemalloc.start()
-    sc.run(progress=False, tornado=False)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    print(f"  peak traced memory: {peak / 2 ** 20:,.0f} MiB")
+    peak, _ = traced_peak_mb(lambda: sc.run(progress=False, tornado=False))
+    print(f"  peak traced memory: {peak:,.0f} MiB")
 
     # ---- reference 1: naive per-draw loop with the general solvers (one draw-year)
     pdf, names = _partner_frame(sc)

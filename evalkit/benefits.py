@@ -238,6 +238,24 @@ def _partner_names(partners: Any) -> list[str] | None:
     return [str(p) for p in partners]
 
 
+def _blank(v: Any) -> bool:
+    """Whether a table cell is empty: None, NaN/NA or only white space."""
+    if v is None or isinstance(v, str):
+        return v is None or v.strip() == ""
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):  # pragma: no cover - array-like cell
+        return False
+
+
+def _number(v: Any) -> float | None:
+    """``v`` as a float, or None when it is not a number."""
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
 def validate_benefit_map(benefit_map: pd.DataFrame, unit_costs: pd.DataFrame, *,
                          partners: Any = None, measures: Iterable[str] | None = None,
                          file: str | None = None) -> pd.DataFrame:
@@ -281,14 +299,14 @@ def validate_benefit_map(benefit_map: pd.DataFrame, unit_costs: pd.DataFrame, *,
     for i, r in enumerate(benefit_map.to_dict("records")):
         measure = r.get("measure")
         item = r.get("item")
-        if measure is None or pd.isna(measure) or str(measure).strip() == "":
+        if _blank(measure):
             bad(i, "measure", None, "measure must not be empty")
             continue
         measure = str(measure).strip()
         if mset is not None and measure not in mset:
             bad(i, "measure", measure, "there is no effect estimate for this measure; effects "
                 f"were given for: {', '.join(sorted(mset)) or 'none'}")
-        if item is None or pd.isna(item) or str(item).strip() == "":
+        if _blank(item):
             bad(i, "item", None, "item must name a unit-cost item")
             continue
         item = str(item).strip()
@@ -305,48 +323,38 @@ def validate_benefit_map(benefit_map: pd.DataFrame, unit_costs: pd.DataFrame, *,
                 "itemised unit costs instead")
             continue
         partner = r.get("partner")
-        if partner is None or pd.isna(partner) or str(partner).strip() == "":
+        if _blank(partner):
             partner = str(urow["partner"])
         partner = str(partner).strip()
         if known_partners is not None and partner not in known_partners:
             bad(i, "partner", partner, "this partner is not in the partners table (unknown "
                 "partner)." + _close(partner, known_partners)
                 + f" The partners are: {', '.join(known_partners)}")
-        cs = r.get("cashable_share")
-        if cs is None or (isinstance(cs, float) and math.isnan(cs)) or (
-                isinstance(cs, str) and cs.strip() == ""):
-            cs = float(urow["cashable_share"])
-        else:
-            try:
-                cs = float(cs)
-            except (TypeError, ValueError):
-                bad(i, "cashable_share", cs, "cashable_share must be a number between 0 and 1")
-                cs = float("nan")
-            if cs == cs and cs < 0:
-                bad(i, "cashable_share", cs, "cashable_share is negative; it must be between 0 "
-                    "(none cashable) and 1 (all cash released)")
-            elif cs == cs and cs > 1:
-                bad(i, "cashable_share", cs, "cashable_share must be at most 1")
-        upo = r.get("units_per_outcome")
-        if upo is None or (isinstance(upo, float) and math.isnan(upo)) or (
-                isinstance(upo, str) and upo.strip() == ""):
-            upo = 1.0
-        else:
-            try:
-                upo = float(upo)
-            except (TypeError, ValueError):
-                bad(i, "units_per_outcome", upo, "units_per_outcome must be a number")
-                upo = float("nan")
-            if upo == upo and upo < 0:
-                bad(i, "units_per_outcome", upo, "units_per_outcome must not be negative")
+        raw = r.get("cashable_share")
+        cs = float(urow["cashable_share"]) if _blank(raw) else _number(raw)
+        if cs is None:
+            bad(i, "cashable_share", raw, "cashable_share must be a number between 0 and 1")
+        elif not _blank(raw) and cs < 0:
+            bad(i, "cashable_share", cs, "cashable_share is negative; it must be between 0 "
+                "(none cashable) and 1 (all cash released)")
+        elif not _blank(raw) and cs > 1:
+            bad(i, "cashable_share", cs, "cashable_share must be at most 1")
+        raw = r.get("units_per_outcome")
+        upo = 1.0 if _blank(raw) else _number(raw)
+        if upo is None:
+            bad(i, "units_per_outcome", raw, "units_per_outcome must be a number")
+        elif upo < 0:
+            bad(i, "units_per_outcome", upo, "units_per_outcome must not be negative")
+        cs = float("nan") if cs is None else cs
+        upo = float("nan") if upo is None else upo
         vt = r.get("value_type")
-        if vt is None or (isinstance(vt, float) and math.isnan(vt)) or str(vt).strip() == "":
+        if _blank(vt):
             vt = str(urow.get("value_type") or "fiscal")
         vt = str(vt).strip().lower()
         if vt not in VALUE_TYPES:
             bad(i, "value_type", vt, f"value_type must be one of {', '.join(VALUE_TYPES)}")
         dr = r.get("direction")
-        if dr is None or (isinstance(dr, float) and math.isnan(dr)) or str(dr).strip() == "":
+        if _blank(dr):
             dr = "reduction"
         dr = str(dr).strip().lower()
         if dr not in DIRECTIONS:
@@ -358,8 +366,7 @@ def validate_benefit_map(benefit_map: pd.DataFrame, unit_costs: pd.DataFrame, *,
                 f"{partner!r} (also on row {seen[key] + 2})")
         seen[key] = i
         sched = r.get("discount_schedule", r.get("schedule"))
-        sched = "standard" if sched is None or (isinstance(sched, float) and math.isnan(
-            sched)) or str(sched).strip() == "" else str(sched).strip().lower()
+        sched = "standard" if _blank(sched) else str(sched).strip().lower()
         if sched not in ("standard", "health"):
             bad(i, "discount_schedule", sched, "discount_schedule must be standard or health")
         rows.append({"measure": measure, "item": str(urow["item"]), "partner": partner,

@@ -43,6 +43,14 @@ __all__ = [
 ]
 
 
+def _financial_year(v: str, example: str) -> str:
+    """A financial year in evalkit's form (2024-25), for a settings validator."""
+    fy = normalise_financial_year(v)
+    if fy is None:
+        raise ValueError(f"must be a financial year such as {example}")
+    return fy
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -156,10 +164,7 @@ class MoneySettings(_Model):
     @field_validator("price_year")
     @classmethod
     def _fy(cls, v: str) -> str:
-        fy = normalise_financial_year(v)
-        if fy is None:
-            raise ValueError("must be a financial year such as 2024-25")
-        return fy
+        return _financial_year(v, "2024-25")
 
 
 class ProgrammeSettings(_Model):
@@ -180,10 +185,7 @@ class ProgrammeSettings(_Model):
     @field_validator("first_year")
     @classmethod
     def _fy(cls, v: str) -> str:
-        fy = normalise_financial_year(v)
-        if fy is None:
-            raise ValueError("must be a financial year such as 2025-26")
-        return fy
+        return _financial_year(v, "2025-26")
 
 
 class SplitSettings(_Model):

@@ -46,6 +46,20 @@ def _save_plots(result, folder: Path, prefix: str, kinds: list[str]) -> list[Pat
     return paths
 
 
+def _publish(result, prefix: str, out: Path | None, plots: Path | None,
+             kinds: list[str]) -> None:
+    """Print the summary, then write the aggregate tables and the charts when asked."""
+    typer.echo(result.summary().as_text())
+    if out is not None:
+        for path in _write_tables(out, prefix, result.published_tables()):
+            typer.echo(f"Wrote {path}")
+        typer.echo("These are aggregate tables with n_people per row: apply disclosure "
+                   "control before publishing.")
+    if plots is not None:
+        for path in _save_plots(result, plots, prefix, kinds):
+            typer.echo(f"Wrote {path}")
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``challenges`` and ``risk`` commands to a Typer app."""
 
@@ -82,16 +96,7 @@ def register(app: typer.Typer) -> None:
         except EvalkitError as e:
             typer.echo(f"Error: {e}", err=True)
             raise typer.Exit(code=2) from None
-        typer.echo(res.summary().as_text())
-        if out is not None:
-            for path in _write_tables(out, "challenges", res.published_tables()):
-                typer.echo(f"Wrote {path}")
-            typer.echo("These are aggregate tables with n_people per row: apply disclosure "
-                       "control before publishing.")
-        if plots is not None:
-            for path in _save_plots(res, plots, "challenges",
-                                    ["heatmap", "concentration", "breadth"]):
-                typer.echo(f"Wrote {path}")
+        _publish(res, "challenges", out, plots, ["heatmap", "concentration", "breadth"])
 
     @app.command("risk")
     def risk(
@@ -137,17 +142,8 @@ def register(app: typer.Typer) -> None:
         except EvalkitError as e:
             typer.echo(f"Error: {e}", err=True)
             raise typer.Exit(code=2) from None
-        typer.echo(res.summary().as_text())
-        if out is not None:
-            for path in _write_tables(out, "risk", res.published_tables()):
-                typer.echo(f"Wrote {path}")
-            typer.echo("These are aggregate tables with n_people per row: apply disclosure "
-                       "control before publishing.")
-        if plots is not None:
-            for path in _save_plots(res, plots, "risk",
-                                    ["reliability", "roc", "capture", "fairness",
-                                     "coefficients"]):
-                typer.echo(f"Wrote {path}")
+        _publish(res, "risk", out, plots,
+                 ["reliability", "roc", "capture", "fairness", "coefficients"])
         if predictions is not None:
             predictions.parent.mkdir(parents=True, exist_ok=True)
             with predictions.open("w", encoding="utf-8", newline="") as fh:

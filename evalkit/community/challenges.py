@@ -55,6 +55,9 @@ import pandas as pd
 from ..errors import InputError
 from ..evaluate.result import Summary
 from ..schema import EVENT_TYPES
+from ..waste.measures import MEASURE_LABELS
+from ..waste.pricing import DEFAULT_AVOIDABLE_SHARE as WASTE_SHARES
+from ..waste.pricing import bearing_partner, cost_keys, match_unit_costs, resolve_shares
 from ._data import get_tables, in_scope_mask
 from .history import NEVER, EventHistory, day_number
 
@@ -69,20 +72,13 @@ __all__ = [
     "NOT_RECORDED",
 ]
 
-#: Default avoidable share per failure-demand category (as ``evalkit.waste``).
-DEFAULT_AVOIDABLE_SHARE: dict[str, float] = {
-    "story_retold": 1.0,
-    "reassessment": 0.5,
-    "bounced_referral": 1.0,
-    "handoff": 0.0,
-}
+#: Failure-demand categories shared challenges price, in table order.
+_CATEGORIES = ("story_retold", "reassessment", "bounced_referral", "handoff")
 
-_CATEGORY_LABELS = {
-    "story_retold": "Stories retold (new organisation)",
-    "reassessment": "Re-assessments (same organisation)",
-    "bounced_referral": "Bounced referrals (declined, re-referred)",
-    "handoff": "Hand-offs between organisations",
-}
+#: Default avoidable share per failure-demand category (``evalkit.waste``'s defaults).
+DEFAULT_AVOIDABLE_SHARE: dict[str, float] = {c: WASTE_SHARES[c] for c in _CATEGORIES}
+
+_CATEGORY_LABELS = {c: MEASURE_LABELS[c] for c in _CATEGORIES}
 
 #: Label for events without a recorded need.
 NOT_RECORDED = "(need not recorded)"
@@ -92,9 +88,10 @@ NOT_RECORDED = "(need not recorded)"
 def price_events(keys: pd.DataFrame, unit_costs: pd.DataFrame) -> pd.DataFrame:
     """Unit cost of each (event_type, organisation, service) key.
 
-    The most specific ``unit_costs`` row wins: event type + organisation +
+    The matching rule of ``evalkit.waste`` (:func:`evalkit.waste.pricing.match_unit_costs`):
+    the most specific ``unit_costs`` row wins: event type + organisation +
     service, then event type + organisation, then event type + service, then
-    event type alone. Two equally specific rows are an error.
+    event type alone. Two equally specific rows for a key are an error.
 
     Returns ``keys`` with ``cost_gbp``, ``cost_partner``, ``item`` and
     ``price_year`` (NaN/None when no row prices the key).
@@ -110,57 +107,25 @@ def price_events(keys: pd.DataFrame, unit_costs: pd.DataFrame) -> pd.DataFrame:
     >>> price_events(k, uc)["cost_gbp"].tolist()
     [250.0, 100.0, nan]
     """
-    uc = unit_costs.copy()
-    for c in ("event_type", "organisation", "service"):
-        if c not in uc.columns:
-            uc[c] = None
-    uc = uc[uc["event_type"].notna() & (uc["event_type"].astype(str).str.strip() != "")]
     out = keys.copy().reset_index(drop=True)
-    out["cost_gbp"] = np.nan
-    out["cost_partner"] = None
-    out["item"] = None
-    out["price_year"] = None
-    if uc.empty:
-        return out
+    uc = cost_keys(unit_costs)
+    if "cost_gbp" not in uc.columns:
+        uc["cost_gbp"] = np.nan
+    row = match_unit_costs(out[["event_type", "organisation", "service"]], uc)[
+        "cost_row"].to_numpy()
+    has = row >= 0
+    take = uc.iloc[np.where(has, row, 0)] if len(uc) else uc.reindex(range(len(out)))
 
-    def norm(v: Any) -> str | None:
-        return None if v is None or (isinstance(v, float) and np.isnan(v)) or pd.isna(v) or (
-            str(v).strip() == "") else str(v)
+    def col(name: str) -> np.ndarray:
+        v = take[name].to_numpy(dtype=object)
+        ok = has & pd.notna(v)
+        return np.where(ok, v, None)
 
-    rows: dict[tuple, list[int]] = {}
-    ucr = uc.reset_index(drop=True)
-    for i in range(len(ucr)):
-        k = (norm(ucr.at[i, "event_type"]), norm(ucr.at[i, "organisation"]),
-             norm(ucr.at[i, "service"]))
-        rows.setdefault(k, []).append(i)
-    clash = {k: v for k, v in rows.items() if len(v) > 1}
-    if clash:
-        k, v = next(iter(clash.items()))
-        items = [str(ucr.at[i, "item"]) for i in v]
-        raise InputError(f"unit_costs: {len(v)} rows price the same events equally "
-                         f"specifically (event_type={k[0]!r}, organisation={k[1]!r}, "
-                         f"service={k[2]!r}): {items}. Keep one.")
-    for j in range(len(out)):
-        et, org, svc = (norm(out.at[j, "event_type"]), norm(out.at[j, "organisation"]),
-                        norm(out.at[j, "service"]))
-        cands = []
-        if org is not None and svc is not None:
-            cands.append((et, org, svc))
-        if org is not None:
-            cands.append((et, org, None))
-        if svc is not None:
-            cands.append((et, None, svc))
-        cands.append((et, None, None))
-        for cand in cands:
-            if cand in rows:
-                i = rows[cand][0]
-                out.at[j, "cost_gbp"] = float(ucr.at[i, "cost_gbp"])
-                out.at[j, "cost_partner"] = norm(ucr.at[i, "partner"]) if (
-                    "partner" in ucr.columns) else None
-                out.at[j, "item"] = str(ucr.at[i, "item"])
-                out.at[j, "price_year"] = norm(ucr.at[i, "price_year"]) if (
-                    "price_year" in ucr.columns) else None
-                break
+    out["cost_gbp"] = np.where(has, pd.to_numeric(take["cost_gbp"], errors="coerce")
+                               .to_numpy(dtype=float), np.nan)
+    out["cost_partner"] = col("partner")
+    out["item"] = [None if i is None else str(i) for i in col("item")]
+    out["price_year"] = [None if y is None else str(y) for y in col("price_year")]
     return out
 
 
@@ -539,14 +504,10 @@ def shared_challenges(
         raise InputError(f"min_share must be between 0 and 1, got {min_share!r}.")
     if population not in ("all", "in_scope"):
         raise InputError(f"population must be 'all' or 'in_scope', got {population!r}.")
-    shares = dict(DEFAULT_AVOIDABLE_SHARE)
-    for k, v in dict(avoidable_share or {}).items():
-        if k not in shares:
-            raise InputError(f"avoidable_share: unknown category {k!r}; categories are "
-                             f"{list(shares)}.")
-        if not 0 <= float(v) <= 1:
-            raise InputError(f"avoidable_share[{k!r}] must be between 0 and 1, got {v!r}.")
-        shares[k] = float(v)
+    if "ping_pong" in dict(avoidable_share or {}):
+        raise InputError("avoidable_share: unknown category 'ping_pong' here; shared "
+                         f"challenges price {list(_CATEGORIES)}.")
+    shares = {c: v for c, v in resolve_shares(avoidable_share).items() if c in _CATEGORIES}
     if price_year is None and settings is not None:
         price_year_default = settings.money.price_year
     else:
@@ -593,7 +554,6 @@ def shared_challenges(
     # ---- pricing per event
     cost_per_event = np.full(len(idx), np.nan)
     partner_of_org = h.partners[h.org_partner] if len(h.org_partner) else np.array([])
-    in_orgs_table = np.array([o in mapping for o in h.organisations], dtype=bool)
     ev_partner = partner_of_org[h.org[idx]] if len(idx) else np.array([], dtype=object)
     priced = False
     used_year = None
@@ -617,10 +577,8 @@ def shared_challenges(
         pk = price_events(kf, uc2)
         cost_per_event = pk["cost_gbp"].to_numpy(dtype=float)[inv]
         # partner bearing: organisations table, else the unit cost's partner, else itself
-        cp = pk["cost_partner"].to_numpy(dtype=object)
-        use_cp = ~in_orgs_table[org_k] & pd.notna(cp)
-        keyp = np.where(use_cp, cp, h.partners[h.org_partner[org_k]])
-        ev_partner = keyp[inv]
+        ev_partner = bearing_partner(h.organisations[org_k], pk["cost_partner"],
+                                     mapping)[inv]
         counts = np.bincount(inv, minlength=len(ukeys))
         miss = pk["cost_gbp"].isna().to_numpy()
         unpriced = kf[miss].assign(n_events=counts[miss]).sort_values(

@@ -66,6 +66,7 @@ import pandas as pd
 
 from ..errors import InputError
 from ..schema import EVENT_TYPES
+from ..waste.flags import to_timestamp
 from .history import EventHistory, day_number
 
 __all__ = [
@@ -102,13 +103,7 @@ def month_number(value: Any, name: str = "cutoff", *, first_of_month: bool = Tru
     >>> month_number("2024-04-01") - month_number("2023-04-01")
     12
     """
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{name}: {value!r} is not a date; give one such as "
-                         "'2024-04-01'.") from None
-    if ts is pd.NaT:
-        raise InputError(f"{name}: a date is needed, got an empty value.")
+    ts = to_timestamp(value, name)
     if first_of_month and (ts.day != 1 or ts != ts.normalize()):
         raise InputError(f"{name}: {value!r} is not the first day of a month; outcomes are "
                          f"monthly, so use e.g. '{ts:%Y-%m}-01'.")

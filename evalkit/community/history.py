@@ -21,9 +21,11 @@ failure-demand definitions evalkit uses everywhere (see ``evalkit.waste``):
 * **Wait**: days from each ``referral`` to the same person's next
   ``intervention`` (open while none has happened).
 
-These mirror ``evalkit.waste`` exactly; this module computes them itself only
-so that person-level features can be built without that module, in one pass
-over the sorted arrays.
+The ordering and the flags are computed by ``evalkit.waste`` itself
+(:func:`evalkit.waste.flags.order_events` and
+:func:`evalkit.waste.flags.flag_sorted`), so they are the waste report's
+definitions by construction; this class keeps the sorted, integer-coded
+arrays the person features need.
 
 Example
 -------
@@ -42,51 +44,26 @@ Example
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..errors import InputError
 from ..schema import EVENT_TYPES
+from ..waste.flags import DAY_NS, TIE_RULE, day_number, flag_sorted, order_events
 
 __all__ = ["EventHistory", "TIE_RULE", "day_number"]
 
-#: The tie rule, as the report states it (the same words as ``evalkit.waste``).
-TIE_RULE = (
-    "Events are ordered by person, then date and time, then event_id when the "
-    "column is present (numbers numerically, text character by character), then "
-    "their row order in the input file. A date without a time counts as midnight."
-)
-
-_DAY_NS = 86_400_000_000_000
-_SEC_NS = 1_000_000_000
+_DAY_NS = DAY_NS
 #: "No such day": larger than any day number evalkit meets.
 NEVER = np.iinfo(np.int32).max
 
 _REQUIRED = ("person_id", "date", "organisation", "event_type")
-
-
-def day_number(value: Any, name: str = "cutoff") -> int:
-    """Whole days since 1970-01-01 of a date (the calendar day of a timestamp).
-
-    Examples
-    --------
-    >>> day_number("1970-01-11")
-    10
-    """
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{name}: {value!r} is not a date; give one such as "
-                         "'2024-04-01'.") from None
-    if ts is pd.NaT:
-        raise InputError(f"{name}: a date is needed, got an empty value.")
-    return int(ts.normalize().value // _DAY_NS)
-
-
-def _bits(n: int) -> int:
-    return max(int(n - 1).bit_length(), 1) if n > 1 else 1
+#: Event-type code of each failure-demand role (evalkit's standard event types).
+_ROLES = {"assessment": EVENT_TYPES.index("assessment"),
+          "referral": EVENT_TYPES.index("referral"),
+          "declined": EVENT_TYPES.index("referral_declined"),
+          "intervention": EVENT_TYPES.index("intervention")}
 
 
 class EventHistory:
@@ -197,15 +174,12 @@ class EventHistory:
         self.n_rows = n_rows
         keep = np.flatnonzero(~bad)
 
-        # ---- the one sort: (person, time, event_id, row order)
-        p = pcode[keep].astype(np.int64)
-        t = t_ns[keep]
-        order = self._sort(p, t, keep, events)
+        # ---- the one sort: (person, time, event_id, row order), as evalkit.waste
+        order, self.pcode, self.day = order_events(
+            pcode[keep], t_ns[keep], len(self.person_ids),
+            event_id=events["event_id"] if "event_id" in events.columns else None, rows=keep)
         rows = keep[order]
         self.rows = rows  # original row positions, sorted order
-        self.pcode = p[order].astype(np.int32)
-        t = t[order]
-        self.day = (t // _DAY_NS).astype(np.int32)
         self.org = ocodes[rows].astype(np.int32)
         self.organisations = np.asarray([str(o) for o in ouniq], dtype=object)
         self.etype = etype[rows].astype(np.int8)
@@ -233,98 +207,24 @@ class EventHistory:
         self.org_partner = np.asarray(self.org_partner, dtype=np.int32)
         self._flag()
 
-    # ------------------------------------------------------------------ sort
-    @staticmethod
-    def _sort(p: np.ndarray, t: np.ndarray, keep: np.ndarray,
-              events: pd.DataFrame) -> np.ndarray:
-        """Positions (into the kept rows) in (person, time, event_id, row) order."""
-        m = len(p)
-        if m == 0:
-            return np.zeros(0, dtype=np.int64)
-        t0 = int(t.min())
-        if (t % _DAY_NS == 0).all():
-            tt = (t - t0) // _DAY_NS
-        elif (t % _SEC_NS == 0).all():
-            tt = (t - t0) // _SEC_NS
-        else:
-            tt = t - t0
-        bp, bt, br = _bits(int(p.max()) + 1), _bits(int(tt.max()) + 1), _bits(m)
-        if bp + bt + br <= 63:
-            # one packed key, unique by construction: an unstable sort is stable
-            key = (p << (bt + br)) | (tt << br) | np.arange(m, dtype=np.int64)
-            key.sort()
-            order = key & ((1 << br) - 1)
-            pt = key >> br
-        else:  # pragma: no cover - only for sub-second stamps over long spans
-            order = np.lexsort((tt, p))
-            pt = None
-        if "event_id" not in events.columns:
-            return order
-        # ties of (person, time): order them by event_id, then row order
-        if pt is None:  # pragma: no cover
-            ps, ts = p[order], tt[order]
-            same = (ps[1:] == ps[:-1]) & (ts[1:] == ts[:-1])
-        else:
-            same = pt[1:] == pt[:-1]
-        if not same.any():
-            return order
-        in_tie = np.zeros(m, dtype=bool)
-        in_tie[:-1] |= same
-        in_tie[1:] |= same
-        pos = np.flatnonzero(in_tie)
-        group = np.cumsum(np.concatenate([[True], ~same]))[pos]
-        sub_rows = order[pos]
-        eid = events["event_id"].iloc[keep[sub_rows]]
-        if not pd.api.types.is_numeric_dtype(eid.dtype):
-            eid = eid.astype(object).map(lambda x: "" if pd.isna(x) else str(x))
-        frame = pd.DataFrame({"g": group, "eid": eid.to_numpy(), "r": sub_rows})
-        frame = frame.sort_values(["g", "eid", "r"], kind="stable")
-        order = order.copy()
-        order[pos] = frame["r"].to_numpy()
-        return order
-
     # ------------------------------------------------------------------ flags
     def _flag(self) -> None:
-        p, day, org, et = self.pcode, self.day, self.org, self.etype
-        m = len(p)
-        same_prev = np.zeros(m, dtype=bool)
-        if m > 1:
-            same_prev[1:] = p[1:] == p[:-1]
+        f = flag_sorted(self.pcode, self.day, self.org, self.etype, roles=_ROLES,
+                        window_days=self.window_days, rereferral_days=self.rereferral_days)
+        m = self.n_events
         self.handoff = np.zeros(m, dtype=bool)
-        if m > 1:
-            self.handoff[1:] = same_prev[1:] & (org[1:] != org[:-1])
-        # repeat assessments
-        a = np.flatnonzero(et == EVENT_TYPES.index("assessment"))
+        self.handoff[f.handoff] = True
         self.reassessment = np.zeros(m, dtype=bool)
+        self.reassessment[f.reassessment] = True
         self.story_retold = np.zeros(m, dtype=bool)
-        if len(a) > 1:
-            cur, prev = a[1:], a[:-1]
-            rep = (p[cur] == p[prev]) & (day[cur] - day[prev] <= self.window_days)
-            same_org = org[cur] == org[prev]
-            self.reassessment[cur[rep & same_org]] = True
-            self.story_retold[cur[rep & ~same_org]] = True
-        # bounced referrals: decline -> the person's next referral within the window
-        ref = np.flatnonzero(et == EVENT_TYPES.index("referral"))
-        dec = np.flatnonzero(et == EVENT_TYPES.index("referral_declined"))
-        if len(ref) and len(dec):
-            k = np.searchsorted(ref, dec, side="right")
-            cand = ref[np.minimum(k, len(ref) - 1)]
-            ok = ((k < len(ref)) & (p[cand] == p[dec])
-                  & (day[cand].astype(np.int64) - day[dec] <= self.rereferral_days))
-            self.bounce_decline_pos, self.bounce_pos = dec[ok], cand[ok]
-        else:
-            self.bounce_decline_pos = self.bounce_pos = np.zeros(0, dtype=np.int64)
-        self.bounce_day = day[self.bounce_pos]
-        # waits: referral -> the person's next intervention
-        itv = np.flatnonzero(et == EVENT_TYPES.index("intervention"))
-        k = np.searchsorted(itv, ref, side="right")
-        self.ref_pos = ref
-        nxt_day = np.full(len(ref), NEVER, dtype=np.int32)
-        if len(itv):
-            cand = itv[np.minimum(k, len(itv) - 1)]
-            hit = (k < len(itv)) & (p[cand] == p[ref])
-            nxt_day[hit] = day[cand[hit]]
-        self.ref_next_intervention = nxt_day
+        self.story_retold[f.story_retold] = True
+        self.bounce_decline_pos = f.declines[f.bounced]
+        self.bounce_pos = f.bounced_referral
+        self.bounce_day = self.day[self.bounce_pos]
+        self.ref_pos = f.referrals
+        self.ref_next_intervention = np.where(
+            f.followed, self.day[np.maximum(f.next_intervention, 0)] if m else NEVER,
+            NEVER).astype(np.int32)
 
     # ------------------------------------------------------------------ info
     @property

@@ -54,6 +54,8 @@ import numpy as np
 import pandas as pd
 
 from ..schema import AGE_BANDS, SEXES
+from ..synthetic.config import NEEDS as SYNTH_NEEDS
+from ..synthetic.config import ORGANISATIONS as SYNTH_ORGANISATIONS
 
 __all__ = [
     "simulate_risk_data",
@@ -63,18 +65,8 @@ __all__ = [
     "DEFAULT_CRISIS_COEFS",
 ]
 
-ORGANISATIONS: tuple[str, ...] = (
-    "Council housing",
-    "Adult social care",
-    "Children's social care",
-    "NHS acute trust",
-    "NHS mental health trust",
-    "GP practices",
-    "Police",
-    "DWP Jobcentre Plus",
-    "Probation service",
-    "Community charity",
-)
+#: The synthetic place's nine statutory organisations plus one charity.
+ORGANISATIONS: tuple[str, ...] = SYNTH_ORGANISATIONS[:9] + ("Community charity",)
 
 #: Partner paying for each organisation.
 PARTNER_OF: dict[str, str] = {
@@ -92,8 +84,7 @@ PARTNER_OF: dict[str, str] = {
 
 ROUTINE_SHARES: tuple[float, ...] = (0.05, 0.03, 0.02, 0.08, 0.05, 0.6, 0.06, 0.06, 0.02, 0.03)
 
-NEEDS: tuple[str, ...] = ("housing", "mental health", "money and benefits", "offending",
-                          "family and children", "physical health", "substance use")
+NEEDS: tuple[str, ...] = SYNTH_NEEDS
 NEED_PROBS: tuple[float, ...] = (0.22, 0.2, 0.18, 0.1, 0.1, 0.12, 0.08)
 #: Relevance of each organisation to each need (rows: needs).
 NEED_ORG = np.array([

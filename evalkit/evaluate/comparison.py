@@ -564,6 +564,16 @@ class ComparisonDesign:
     def _propensity(self, sample: Sample) -> PropensityScoreResult:
         return PropensityScore(treatment=self.treatment, trim=self.trim).fit_sample(sample)
 
+    def _support(self, sample: Sample, need_ps: bool
+                 ) -> tuple[PropensityScoreResult | None, np.ndarray, list[pd.DataFrame]]:
+        """Start of an adjustment: the propensity fit (only when ``need_ps``), who is kept
+        (its common support and trimming, else everyone; a fresh array) and the
+        exclusions so far."""
+        if not need_ps:
+            return None, np.ones(sample.n, dtype=bool), [sample.excluded]
+        ps = self._propensity(sample)
+        return ps, ps.keep.copy(), [ps.excluded]
+
     def _design_Z(self, sample: Sample) -> np.ndarray:
         X = sample.X.to_numpy(dtype=float)
         mu = X.mean(axis=0) if len(X) else 0

@@ -357,13 +357,9 @@ class NearestNeighbourMatching(ComparisonDesign):
     def _adjust(self, sample: Sample, *, light: bool = False) -> Adjustment:
         n = sample.n
         d = sample.d
-        keep = np.ones(n, dtype=bool)
-        excluded = [sample.excluded]
-        ps = None
-        if self.distance != "mahalanobis" or self.caliper is not None or self.trim is not None:
-            ps = self._propensity(sample)
-            keep &= ps.keep
-            excluded = [ps.excluded]
+        ps, keep, excluded = self._support(
+            sample,
+            self.distance != "mahalanobis" or self.caliper is not None or self.trim is not None)
         # exact-matching variables
         codes = np.zeros(n, dtype=np.int64)
         labels: list[str] = [""]
@@ -745,13 +741,7 @@ class CoarsenedExactMatching(ComparisonDesign):
     def _adjust(self, sample: Sample, *, light: bool = False) -> Adjustment:
         n = sample.n
         d = sample.d
-        keep = np.ones(n, dtype=bool)
-        excluded = [sample.excluded]
-        ps = None
-        if self.trim is not None:
-            ps = self._propensity(sample)
-            keep &= ps.keep
-            excluded = [ps.excluded]
+        ps, keep, excluded = self._support(sample, self.trim is not None)
         bins = np.column_stack([
             coarsen(sample.data[c], self.cutpoints.get(c, self.default_rule))
             for c in sample.covariates])

@@ -252,13 +252,7 @@ class EntropyBalancing(ComparisonDesign):
         return X, names
 
     def _adjust(self, sample: Sample, *, light: bool = False) -> Adjustment:
-        ps = None
-        keep = np.ones(sample.n, dtype=bool)
-        excluded = sample.excluded.copy()
-        if self.trim is not None:
-            ps = self._propensity(sample)
-            keep = ps.keep
-            excluded = ps.excluded
+        ps, keep, (excluded,) = self._support(sample, self.trim is not None)
         C_raw, names = self._constraints(sample)
         d = sample.d
         t = (d == 1) & keep

@@ -288,29 +288,26 @@ def partner_lines(players: Sequence[str], x: Any, *, standalone: Any = None,
     total = float(np.sum(x)) if total is None else total
     sa = None if standalone is None else np.asarray(standalone, dtype=float)
     bn = None if benefit is None else np.asarray(benefit, dtype=float)
+    # (reference amounts, then the words when the partner pays less, more, the same)
+    refs = [(sa, "less than going alone", "MORE than going alone", "the same as going alone"),
+            (bn, "less than its benefit", "more than its benefit", "exactly its benefit")]
     lines = []
     for i, p in enumerate(players):
         share = f" ({x[i] / total:.1%})" if total else ""
         parts = [f"{p} pays {format_gbp(x[i])}{share}"]
         refuse = False
-        if sa is not None and np.isfinite(sa[i]):
-            d = sa[i] - x[i]
+        for ref, less, more, same in refs:
+            if ref is None or not np.isfinite(ref[i]):
+                continue
+            d = ref[i] - x[i]
+            amount = f"({format_gbp(ref[i])})"
             if d > tol:
-                parts.append(f"{format_gbp(d)} less than going alone ({format_gbp(sa[i])})")
+                parts.append(f"{format_gbp(d)} {less} {amount}")
             elif d < -tol:
-                parts.append(f"{format_gbp(-d)} MORE than going alone ({format_gbp(sa[i])})")
+                parts.append(f"{format_gbp(-d)} {more} {amount}")
                 refuse = True
             else:
-                parts.append(f"the same as going alone ({format_gbp(sa[i])})")
-        if bn is not None and np.isfinite(bn[i]):
-            d = bn[i] - x[i]
-            if d > tol:
-                parts.append(f"{format_gbp(d)} less than its benefit ({format_gbp(bn[i])})")
-            elif d < -tol:
-                parts.append(f"{format_gbp(-d)} more than its benefit ({format_gbp(bn[i])})")
-                refuse = True
-            else:
-                parts.append(f"exactly its benefit ({format_gbp(bn[i])})")
+                parts.append(f"{same} {amount}")
         text = ", ".join(parts)
         if refuse:
             text += ": it could reasonably refuse"

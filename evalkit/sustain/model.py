@@ -1326,24 +1326,16 @@ def _tornado(sc: Scenario, eng: _Engine, pdf: pd.DataFrame, names: list[str], ho
                              "swing": abs(hi - lo) if np.isfinite(lo) and np.isfinite(hi)
                              else np.nan, "note": note})
 
-    lo, hi = eff_range
-    add("effect", "effect size (x the estimate)", lo, hi, npvs(eng, base_b * lo),
-        npvs(eng, base_b * hi))
-    lo, hi = sens.unit_costs
-    add("unit_costs", "unit costs (x as assumed)", lo, hi, npvs(eng, base_b * lo),
-        npvs(eng, base_b * hi))
-    lo, hi = sens.running_cost
-    res = []
-    for k in (lo, hi):
-        e = _Engine(sc, pdf, names, horizon, running_factor=k)
-        res.append(npvs(e, base_b))
-    add("running_cost", "running cost (x as assumed)", lo, hi, res[0], res[1])
-    lo, hi = sens.discount_rate
-    res = []
-    for k in (lo, hi):
-        e = _Engine(sc, pdf, names, horizon, discount=k)
-        res.append(npvs(e, base_b))
-    add("discount_rate", "discount rate (flat, a year)", lo, hi, res[0], res[1])
+    # benefits scaled by a factor
+    for key, what, (lo, hi) in (("effect", "effect size (x the estimate)", eff_range),
+                                ("unit_costs", "unit costs (x as assumed)", sens.unit_costs)):
+        add(key, what, lo, hi, npvs(eng, base_b * lo), npvs(eng, base_b * hi))
+    # costs or discounting rebuilt at the low and the high value
+    for key, what, arg, (lo, hi) in (
+            ("running_cost", "running cost (x as assumed)", "running_factor", sens.running_cost),
+            ("discount_rate", "discount rate (flat, a year)", "discount", sens.discount_rate)):
+        res = [npvs(_Engine(sc, pdf, names, horizon, **{arg: k}), base_b) for k in (lo, hi)]
+        add(key, what, lo, hi, res[0], res[1])
     lo, hi = sens.drop_off
     model = ben.model
     if model is None:

@@ -16,6 +16,11 @@ demand, by organisation and by the partner bearing the cost.
 
 See :mod:`evalkit.waste.measures` for the definitions, :mod:`evalkit.waste.pricing`
 for pricing and :func:`measure_waste_duckdb` for logs larger than memory.
+:func:`flag_events` gives the failure demand of each event and
+:func:`failure_demand_panel` counts it per person and period (an ``outcomes``
+panel for :mod:`evalkit.evaluate`); :mod:`evalkit.waste.flags` holds the one
+implementation of the event order and the flags, which
+:mod:`evalkit.community` reuses.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from .measures import MEASURE_LABELS, MEASURES, TIE_RULE, WasteCore, WasteSettings, compute_core
+from .panel import PANEL_MEASURES, failure_demand_panel, flag_events
 from .pricing import DEFAULT_AVOIDABLE_SHARE, Uprater
 from .report import GLOSSARY, WasteReport, assemble_report
 
@@ -33,6 +39,9 @@ __all__ = [
     "measure_waste",
     "measure_waste_duckdb",
     "waste_from_place",
+    "flag_events",
+    "failure_demand_panel",
+    "PANEL_MEASURES",
     "WasteReport",
     "WasteSettings",
     "WasteCore",

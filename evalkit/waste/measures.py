@@ -55,6 +55,16 @@ import pandas as pd
 
 from ..errors import InputError
 from ..schema import EVENT_TYPES
+from .flags import (
+    DAY_NS,
+    FLAG_PARTS,
+    TIE_RULE,
+    EventFlags,
+    flag_sorted,
+    order_events,
+    rank_values,
+    sorted_order,
+)
 
 __all__ = [
     "WasteSettings",
@@ -65,6 +75,8 @@ __all__ = [
     "GROUPS",
     "PERIODS",
     "compute_core",
+    "prepare_log",
+    "SortedLog",
     "TIE_RULE",
     "canonical_frame",
     "canonical_accounting",
@@ -104,18 +116,12 @@ PARTS: tuple[str, ...] = ("handoff", "repeat_assessment", "bounced_referral", "w
                           "per_person")
 PERIODS: tuple[str, ...] = ("before", "after", "all")
 
-#: The tie rule, as the report states it.
-TIE_RULE = (
-    "Events are ordered by person, then date and time, then event_id when the "
-    "column is present (numbers numerically, text character by character), then "
-    "their row order in the input file. A date without a time counts as midnight."
-)
 
 COLUMN_KEYS: tuple[str, ...] = (
     "person_id", "date", "organisation", "event_type", "event_id", "service", "referred_to",
 )
 
-_DAY_NS = 86_400_000_000_000
+_DAY_NS = DAY_NS
 
 
 @dataclass(frozen=True)
@@ -292,22 +298,6 @@ def _encode(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(codes, dtype=np.int64), np.asarray(uniques, dtype=object)
 
 
-def _sort_order(uniques: np.ndarray) -> np.ndarray:
-    """Rank of each unique value in sorted order (numbers numerically, text by code point)."""
-    if len(uniques) == 0:
-        return np.zeros(0, dtype=np.int64)
-    try:
-        order = np.argsort(pd.Index(uniques).to_numpy(), kind="stable")
-    except TypeError as err:
-        raise InputError(
-            "A key column mixes numbers and text, so its values cannot be put in "
-            "order; store it as text."
-        ) from err
-    rank = np.empty(len(uniques), dtype=np.int64)
-    rank[order] = np.arange(len(uniques))
-    return rank
-
-
 def _to_datetime(values: pd.Series, name: str) -> np.ndarray:
     """Datetime values as int64 nanoseconds since 1970 (``NaT`` -> int64 min).
 
@@ -329,6 +319,7 @@ def _to_datetime(values: pd.Series, name: str) -> np.ndarray:
 
 
 _NAT = np.iinfo(np.int64).min
+_NOCUT = np.iinfo(np.int64).max
 
 
 # --------------------------------------------------------------------------- people
@@ -416,45 +407,67 @@ def _to_bool_or_none(v: Any) -> bool | None:
 
 
 # --------------------------------------------------------------------------- core
-def compute_core(
+class SortedLog:
+    """An event log encoded, checked and sorted once: the in-memory backend's working form.
+
+    Built by :func:`prepare_log`. Per-event arrays are in :data:`TIE_RULE`
+    order: ``ps`` (person rank), ``ds`` (calendar day, days since 1970),
+    ``os_`` (organisation code into ``orgs``), ``es`` (event-type code into
+    ``known``), ``rs`` (``referred_to`` code, ``-1`` none), ``ss`` (service
+    code into ``svcs``, ``-1`` none) and, when asked for, ``rows`` (the row of
+    the input table). ``grp_r``/``cut_r`` give each person rank's group code
+    and pilot cut-off day; ``uniq_sorted`` their ids.
+    """
+
+    def __init__(self, **kw: Any) -> None:
+        self.__dict__.update(kw)
+
+    @property
+    def n_events(self) -> int:
+        return len(self.ps)
+
+    @property
+    def role_codes(self) -> dict[str, int]:
+        """Event-type code of each role (assessment, referral, declined, intervention)."""
+        return {r: self.known.index(v) for r, v in self.settings.event_types.items()}
+
+    def flags(self, parts: Collection[str] | None = None) -> EventFlags:
+        """The failure-demand flags (:func:`evalkit.waste.flags.flag_sorted`)."""
+        s = self.settings
+        return flag_sorted(self.ps, self.ds, self.os_, self.es, roles=self.role_codes,
+                           window_days=s.window_days, rereferral_days=s.rereferral_days,
+                           referred_to=self.rs, declined_by=s.declined_by,
+                           n_orgs=len(self.orgs), parts=parts)
+
+    def group_of(self, idx: np.ndarray | None) -> np.ndarray | int:
+        """Group code (index into :data:`GROUPS`) of the events at ``idx`` (all: None)."""
+        if not self.has_grp:
+            return 2
+        return self.grp_r[self.ps if idx is None else self.ps[idx]]
+
+    def period_of(self, idx: np.ndarray | None) -> np.ndarray | int:
+        """Period code (index into :data:`PERIODS`) of the events at ``idx`` (all: None)."""
+        if not self.has_cut:
+            return 2
+        c = self.cut_r[self.ps if idx is None else self.ps[idx]]
+        d = self.ds if idx is None else self.ds[idx]
+        return np.where(c == _NOCUT, 2, (d >= c).astype(np.int8))
+
+
+def prepare_log(
     events: pd.DataFrame,
     people: pd.DataFrame | None = None,
     settings: WasteSettings | None = None,
     *,
-    measures: Collection[str] | None = None,
-) -> WasteCore:
-    """Compute the failure-demand aggregates from an in-memory event log.
+    keep_rows: bool = False,
+) -> SortedLog:
+    """Encode, check (row accounting) and sort an in-memory event log once.
 
-    One sort of the log by (person, time, event_id, file order) and a few
-    passes over its columns: every measure is a vectorised comparison of each
-    event with its neighbour in that order (or with the next event of a given
-    type, found by binary search), so the cost is close to that of the sort.
-
-    Parameters
-    ----------
-    events : DataFrame
-        The events table (see :mod:`evalkit.schema`): ``person_id``, ``date``,
-        ``organisation``, ``event_type``, optional ``event_id``, ``service``,
-        ``referred_to``.
-    people : DataFrame, optional
-        ``person_id`` with optional ``in_scope`` and ``pilot_start``.
-    settings : WasteSettings, optional
-        Windows, event-type names and column names.
-    measures : collection of str, optional
-        Compute only some parts (a quick look at a big log): any of
-        ``handoff``, ``repeat_assessment``, ``bounced_referral`` (with
-        ping-pong), ``wait``, ``per_person`` (with front doors). The others come
-        back empty. Default: all (needed for a :class:`WasteReport`).
-
-    Returns
-    -------
-    WasteCore
+    The first half of :func:`compute_core`, shared with
+    :func:`evalkit.waste.flag_events`. ``keep_rows`` keeps each sorted event's
+    row in ``events`` (``SortedLog.rows``).
     """
     s = settings or WasteSettings()
-    want = set(PARTS) if measures is None else set(measures)
-    if want - set(PARTS):
-        raise InputError(f"measures must be among {', '.join(PARTS)}; got "
-                         f"{sorted(want - set(PARTS))}.")
     if not isinstance(events, pd.DataFrame):
         raise InputError(f"events must be a pandas DataFrame; got {type(events).__name__}.")
     for key in ("person_id", "date", "organisation", "event_type"):
@@ -491,7 +504,6 @@ def compute_core(
 
     # organisation vocabulary: union of organisation and referred_to, sorted
     orgs = np.array(sorted(set(map(str, ouniq)) | set(map(str, runiq))), dtype=object)
-    K = len(orgs)
     org = _lookup(ocode, _index_of(orgs, ouniq))
     ref = _lookup(rcode, _index_of(orgs, runiq)) if has_ref else None
     svcs = np.array(sorted(set(map(str, suniq))), dtype=object)
@@ -565,7 +577,7 @@ def compute_core(
     def take(a: np.ndarray) -> np.ndarray:
         return a if keep is None else a[keep]
 
-    prank = _sort_order(puniq).astype(np.int32)
+    prank = rank_values(puniq).astype(np.int32)
     p = prank[take(pcode)]
     del pcode
     tk = take(t)
@@ -574,64 +586,15 @@ def compute_core(
     m = len(p)
 
     # ---- the one sort: (person, time, event_id, file order)
-    dmin = int(dk.min()) if m else 0
-    midnight = bool(m) and _all_midnight(tk)
-    if midnight:
-        tkey = None  # the day itself, added in place below
-    elif m:
-        tkey = tk - tk.min()
-        if not np.any(tkey % 1_000_000_000):
-            tkey //= 1_000_000_000  # whole seconds
-    else:
-        tkey = dk
-    if tkey is None:
-        span = int(dk.max()) - dmin + 1 if m else 1
-    else:
-        span = int(tkey.max()) + 1 if m else 1
-    if n_p * span >= 2**62:
-        _, tkey = np.unique(tk, return_inverse=True)
-        span = int(tkey.max()) + 1
-    key = p.astype(np.int64)
-    key *= span
-    if tkey is None:
-        key += dk
-        key -= dmin
-    else:
-        key += tkey
-    del tkey
-    order, ks = _sorted_order(key, n_p * span, inplace=True)
-    del key
-    if has_eid and m:
-        dup = ks[1:] == ks[:-1]
-        if dup.any():
-            in_tie = np.zeros(m, dtype=bool)
-            in_tie[:-1] |= dup
-            in_tie[1:] |= dup
-            tpos = np.flatnonzero(in_tie)
-            sub = order[tpos]
-            ev = events[s.col("event_id")].to_numpy()
-            ev_sub = ev[sub if keep is None else keep[sub]]
-            if ev_sub.dtype == object or ev_sub.dtype.kind in "USO":
-                ecodes, eu = pd.factorize(pd.Series(ev_sub, dtype=object))
-                erank = _sort_order(np.asarray(eu, dtype=object))[ecodes]
-            else:
-                erank = ev_sub
-            lex = np.lexsort((np.arange(len(sub)), erank, ks[tpos]))
-            order[tpos] = sub[lex]
-        del dup
-    ps = np.empty(m, dtype=np.int32)
-    np.floor_divide(ks, span, out=ps, casting="unsafe")
-    if midnight:
-        ds = np.empty(m, dtype=np.int32)
-        np.remainder(ks, span, out=ds, casting="unsafe")
-        ds += np.int32(dmin)
-    else:
-        ds = dk[order].astype(np.int32)
-    del ks, dk, tk
+    order, ps, ds = order_events(
+        p, tk, n_p, day=dk, event_id=events[s.col("event_id")] if has_eid else None,
+        rows=keep)
+    del p, tk, dk
     os_ = take(org)[order]
     es = take(et)[order]
     rs = take(ref)[order] if has_ref else np.full(m, -1, dtype=np.int8)
     ss = take(svc)[order] if has_svc else np.full(m, -1, dtype=np.int8)
+    rows = (order if keep is None else keep[order]) if keep_rows else None
     del order, org, et, ref, svc
 
     # group/period codes per person rank
@@ -639,81 +602,75 @@ def compute_core(
     grp_r[prank] = grp_p
     cut_r = np.empty(n_p, dtype=np.int64)
     cut_r[prank] = cut_p
-    has_grp = bool((grp_r != 2).any())
-    has_cut = bool((cut_r != _NOCUT).any())
     uniq_sorted = np.empty(n_p, dtype=object)
     uniq_sorted[prank] = puniq
+    return SortedLog(
+        settings=s, n=n, accounting=acc, orgs=orgs, svcs=svcs, known=known, n_people=n_p,
+        ps=ps, ds=ds, os_=os_, es=es, rs=rs, ss=ss, rows=rows, has_ref=has_ref,
+        has_svc=has_svc, has_eid=has_eid, grp_r=grp_r, cut_r=cut_r,
+        has_grp=bool((grp_r != 2).any()), has_cut=bool((cut_r != _NOCUT).any()),
+        uniq_sorted=uniq_sorted)
 
-    def group_of(idx: np.ndarray | None) -> np.ndarray | int:
-        if not has_grp:
-            return 2
-        return grp_r[ps if idx is None else ps[idx]]
 
-    def period_of(idx: np.ndarray | None) -> np.ndarray | int:
-        if not has_cut:
-            return 2
-        c = cut_r[ps if idx is None else ps[idx]]
-        d = ds if idx is None else ds[idx]
-        return np.where(c == _NOCUT, 2, (d >= c).astype(np.int8))
+def compute_core(
+    events: pd.DataFrame,
+    people: pd.DataFrame | None = None,
+    settings: WasteSettings | None = None,
+    *,
+    measures: Collection[str] | None = None,
+) -> WasteCore:
+    """Compute the failure-demand aggregates from an in-memory event log.
 
-    roles = s.event_types
-    code_of = {r: known.index(v) for r, v in roles.items()}
-    occ_parts: list[tuple[int, np.ndarray, np.ndarray]] = []  # (measure, idx, other)
-    samep = ps[1:] == ps[:-1]
+    One sort of the log by (person, time, event_id, file order) and a few
+    passes over its columns: every measure is a vectorised comparison of each
+    event with its neighbour in that order (or with the next event of a given
+    type, found by binary search), so the cost is close to that of the sort.
 
-    # 1. hand-offs: consecutive events of a person at different organisations
-    if "handoff" in want:
-        ho = np.flatnonzero(samep & (os_[1:] != os_[:-1])) + 1
-    else:
-        ho = np.zeros(0, np.int64)
-    occ_parts.append((0, ho, os_[ho - 1]))
+    Parameters
+    ----------
+    events : DataFrame
+        The events table (see :mod:`evalkit.schema`): ``person_id``, ``date``,
+        ``organisation``, ``event_type``, optional ``event_id``, ``service``,
+        ``referred_to``.
+    people : DataFrame, optional
+        ``person_id`` with optional ``in_scope`` and ``pilot_start``.
+    settings : WasteSettings, optional
+        Windows, event-type names and column names.
+    measures : collection of str, optional
+        Compute only some parts (a quick look at a big log): any of
+        ``handoff``, ``repeat_assessment``, ``bounced_referral`` (with
+        ping-pong), ``wait``, ``per_person`` (with front doors). The others come
+        back empty. Default: all (needed for a :class:`WasteReport`).
 
-    # 2. repeat assessments: previous assessment of the person within window_days
-    A = np.flatnonzero(es == code_of["assessment"])
-    pa_, da_, oa_ = ps[A], ds[A], os_[A]
-    rep = (pa_[1:] == pa_[:-1]) & (da_[1:] - da_[:-1] <= s.window_days)
-    if "repeat_assessment" not in want:
-        rep[:] = False
-    rep_i = np.flatnonzero(rep)
-    rep_idx = A[1:][rep_i]
-    prev_org = oa_[:-1][rep_i]
-    same = prev_org == oa_[1:][rep_i]
-    occ_parts.append((1, rep_idx[same], prev_org[same]))
-    occ_parts.append((2, rep_idx[~same], prev_org[~same]))
+    Returns
+    -------
+    WasteCore
+    """
+    s = settings or WasteSettings()
+    want = set(PARTS) if measures is None else set(measures)
+    if want - set(PARTS):
+        raise InputError(f"measures must be among {', '.join(PARTS)}; got "
+                         f"{sorted(want - set(PARTS))}.")
+    log = prepare_log(events, people, s)
+    n, acc, orgs, svcs, known, n_p = log.n, log.accounting, log.orgs, log.svcs, log.known, \
+        log.n_people
+    ps, ds, os_, es, rs, ss = log.ps, log.ds, log.os_, log.es, log.rs, log.ss
+    K, m = len(orgs), len(ps)
+    group_of, period_of = log.group_of, log.period_of
 
-    # 3. bounced referrals (next referral within rereferral_days) and ping-pong
-    R = np.flatnonzero(es == code_of["referral"])
-    D = (np.flatnonzero(es == code_of["declined"]) if "bounced_referral" in want
-         else np.zeros(0, np.int64))
-    dec_org = os_[D] if s.declined_by == "organisation" else rs[D]
-    bounced = np.zeros(len(D), dtype=bool)
-    rr = np.zeros(len(D), dtype=np.int64)
-    if len(R) and len(D):
-        nxt = np.searchsorted(R, D, side="right")
-        rr = R[np.minimum(nxt, len(R) - 1)]
-        bounced = (nxt < len(R)) & (ps[rr] == ps[D]) & (ds[rr] - ds[D] <= s.rereferral_days)
-    occ_parts.append((3, rr[bounced], dec_org[bounced]))
-
-    Rk = R[rs[R] >= 0]
-    has_dec = dec_org >= 0
-    Dk, dk_org = D[has_dec], dec_org[has_dec]
-    pp_idx = np.zeros(0, np.int64)
-    if len(Rk) and len(Dk):
-        # latest decline of (person, organisation) before each referral to that organisation
-        pair_d = ps[Dk].astype(np.int64) * K + dk_org
-        pair_r = ps[Rk].astype(np.int64) * K + rs[Rk]
-        kd = pair_d * (m + 1) + Dk
-        kd.sort()
-        j = np.searchsorted(kd, pair_r * (m + 1) + Rk, side="left") - 1
-        jj = np.maximum(j, 0)
-        dsel = kd[jj] % (m + 1)
-        pp = ((j >= 0) & (kd[jj] // (m + 1) == pair_r)
-              & (ds[Rk] - ds[dsel] <= s.rereferral_days))
-        pp_idx = Rk[pp]
-        if n_p * (K + 1) * (m + 1) >= 2**63:  # pragma: no cover - beyond memory anyway
-            raise InputError("This event log is too large for the in-memory path; use "
-                             "evalkit.waste.measure_waste_duckdb over Parquet files.")
-    occ_parts.append((4, pp_idx, rs[pp_idx]))
+    parts = want & set(FLAG_PARTS)
+    if "per_person" in want:
+        parts.add("wait")  # per person: referrals never followed
+    f = log.flags(parts)
+    ho, R, D, bounced, pp_idx = f.handoff, f.referrals, f.declines, f.bounced, f.ping_pong
+    same, prev_org = f.repeat_same_org, f.repeat_previous_org
+    occ_parts: list[tuple[int, np.ndarray, np.ndarray]] = [  # (measure, idx, other)
+        (0, ho, os_[ho - 1]),
+        (1, f.repeat[same], prev_org[same]),
+        (2, f.repeat[~same], prev_org[~same]),
+        (3, f.rereferral[bounced], f.decline_org[bounced]),
+        (4, pp_idx, rs[pp_idx]),
+    ]
 
     # ---- occurrences aggregate
     S = len(svcs)
@@ -750,14 +707,7 @@ def compute_core(
     del key
 
     # ---- waits: each referral to the person's next intervention
-    I = np.flatnonzero(es == code_of["intervention"])
-    followed = np.zeros(len(R), dtype=bool)
-    wait = np.full(len(R), -1, dtype=np.int64)
-    if len(I) and len(R):
-        ni = np.searchsorted(I, R, side="right")
-        ii = I[np.minimum(ni, len(I) - 1)]
-        followed = (ni < len(I)) & (ps[ii] == ps[R])
-        wait = np.where(followed, ds[ii] - ds[R], -1)
+    wait = f.wait
     if len(R) and "wait" in want:
         wspan = int(wait.max()) + 2
         wb = [3, 3, K, K + 1, wspan]
@@ -780,12 +730,12 @@ def compute_core(
 
     # ---- per person
     if "per_person" in want:
-        per_person = _per_person(ps, ds, os_, samep, ho, A, rep_idx, same, R, D, bounced,
-                                 pp_idx, R[~followed], pa_, oa_, da_, s.front_door_days,
-                                 n_p, K, uniq_sorted, grp_r)
+        A = f.assessments
+        per_person = _per_person(ps, ds, os_, f.same_person, ho, A, f.repeat, same, R, D,
+                                 bounced, pp_idx, R[~f.followed], ps[A], os_[A], ds[A],
+                                 s.front_door_days, n_p, K, log.uniq_sorted, log.grp_r)
     else:
         per_person = pd.DataFrame({c: pd.Series(dtype=object) for c in PER_PERSON_COLUMNS})
-    del samep
 
     meta = {
         "n_rows": n,
@@ -793,8 +743,8 @@ def compute_core(
             pd.Timestamp(int(ds.min()) * _DAY_NS) if m else None),
         "period_end": s.end if s.end is not None else (
             pd.Timestamp(int(ds.max()) * _DAY_NS) if m else None),
-        "has_event_id": has_eid,
-        "has_referred_to": has_ref,
+        "has_event_id": log.has_eid,
+        "has_referred_to": log.has_ref,
         "referrals_without_referred_to": int((rs[R] < 0).sum()),
     }
     return WasteCore(acc, occurrences, event_counts, waits, per_person, meta)
@@ -847,9 +797,6 @@ def _per_person(ps, ds, os_, samep, ho, A, rep_idx, same, R, D, bounced, pp_idx,
     })
 
 
-_NOCUT = np.iinfo(np.int64).max
-
-
 def _index_of(vocab: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Position of each value (as text) in a sorted vocabulary, as small ints."""
     if len(values) == 0:
@@ -861,31 +808,6 @@ def _index_of(vocab: np.ndarray, values: np.ndarray) -> np.ndarray:
 def _lookup(codes: np.ndarray, table: np.ndarray) -> np.ndarray:
     """``table[codes]`` with code ``-1`` (missing) giving ``-1``."""
     return np.append(table, table.dtype.type(-1))[codes]
-
-
-def _sorted_order(key: np.ndarray, bound: int,
-                  inplace: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Stable sort order of non-negative int64 ``key`` (< ``bound``) and the sorted keys.
-
-    When the row number fits in the spare low bits, the rows are packed into
-    the key and sorted by value (much faster than an argsort); ties keep row
-    order, so the sort is stable either way.
-    """
-    n = len(key)
-    bits = max(1, int(max(n - 1, 1)).bit_length())
-    if bound <= (2**62 >> bits):
-        packed = key if inplace else key.copy()
-        packed <<= bits
-        step = 1 << 20  # row numbers added in slices: no full-size temporary
-        for a in range(0, n, step):
-            packed[a:a + step] |= np.arange(a, min(a + step, n), dtype=np.int64)
-        packed.sort()
-        order = np.empty(n, dtype=np.int32 if n < 2**31 else np.int64)
-        np.bitwise_and(packed, (1 << bits) - 1, out=order, casting="unsafe")
-        packed >>= bits
-        return order, packed
-    order = np.argsort(key, kind="stable")
-    return order, key[order]
 
 
 def _count_keys(key: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
@@ -903,15 +825,6 @@ def _count_keys(key: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
     return np.unique(key, return_counts=True)
 
 
-def _all_midnight(t: np.ndarray) -> bool:
-    """Whether every time is a whole day (a date without a time), in slices."""
-    step = 1 << 20
-    for a in range(0, len(t), step):
-        if np.any(t[a:a + step] % _DAY_NS):
-            return False
-    return True
-
-
 def _front_doors(pa_: np.ndarray, oa_: np.ndarray, da_: np.ndarray, w: int,
                  n_p: int, K: int) -> np.ndarray:
     """Most distinct assessing organisations within any window of dates ``w`` days apart.
@@ -927,7 +840,7 @@ def _front_doors(pa_: np.ndarray, oa_: np.ndarray, da_: np.ndarray, w: int,
     if K <= 32:
         return _front_doors_dense(pa_, oa_, da_, w, n_p, K)
     k1 = pa_.astype(np.int64) * K + oa_
-    o, _ = _sorted_order(k1, n_p * K)  # by person, organisation, then date (stable)
+    o, _ = sorted_order(k1, n_p * K)  # by person, organisation, then date (stable)
     kp, ko, kd = pa_[o], oa_[o], da_[o].astype(np.int64)
     new = np.r_[True, (kp[1:] != kp[:-1]) | (ko[1:] != ko[:-1]) | (kd[1:] - kd[:-1] > w)]
     run_start = np.flatnonzero(new)
@@ -938,7 +851,7 @@ def _front_doors(pa_: np.ndarray, oa_: np.ndarray, da_: np.ndarray, w: int,
     pers = np.r_[sp, sp]
     key = (pers * span + (np.r_[s0, s1] - base)) * 2
     key[: len(sp)] += 1  # starts (+1) after ends (-1) on the same day
-    so, ksorted = _sorted_order(key, n_p * span * 2)
+    so, ksorted = sorted_order(key, n_p * span * 2)
     delta = np.where(so < len(sp), 1, -1)
     run = np.cumsum(delta)
     ps_sorted = ksorted // (2 * span)

@@ -46,7 +46,9 @@ import pandas as pd
 from ..errors import InputError
 from .measures import MEASURES
 
-__all__ = ["DEFAULT_AVOIDABLE_SHARE", "price_occurrences", "PricingResult", "Uprater"]
+__all__ = ["DEFAULT_AVOIDABLE_SHARE", "price_occurrences", "PricingResult", "Uprater",
+           "match_unit_costs", "cost_keys", "bearing_partner", "resolve_shares",
+           "priced_unit_costs", "attach_unit_costs"]
 
 #: Default avoidable share per category (documented in the module docstring).
 DEFAULT_AVOIDABLE_SHARE: dict[str, float] = {
@@ -92,6 +94,29 @@ def resolve_shares(avoidable_share: Mapping[str, float] | None) -> dict[str, flo
     return shares
 
 
+def cost_keys(unit_costs: pd.DataFrame) -> pd.DataFrame:
+    """The unit costs that price events, with their matching keys normalised.
+
+    Keeps rows with an ``event_type`` (stripped, lower case); empty
+    ``organisation``/``service`` become ``None`` (any organisation/service).
+    Optional columns missing from the table are added empty. Costs are not
+    checked (see :func:`match_unit_costs` for the matching rule).
+    """
+    uc = unit_costs.copy()
+    for c in ("item", "event_type", "organisation", "service", "partner", "source",
+              "value_type", "price_year"):
+        if c not in uc.columns:
+            uc[c] = None
+    if "cashable_share" not in uc.columns:
+        uc["cashable_share"] = np.nan
+    et = uc["event_type"].astype(object)
+    uc = uc[et.notna() & (et.astype(str).str.strip() != "")].copy()
+    uc["event_type"] = uc["event_type"].astype(str).str.strip().str.lower()
+    for c in ("organisation", "service"):
+        uc[c] = uc[c].where(uc[c].notna() & (uc[c].astype(str).str.strip() != ""), None)
+    return uc.reset_index(drop=True)
+
+
 def _clean_costs(unit_costs: pd.DataFrame) -> pd.DataFrame:
     need = ["cost_gbp", "price_year", "event_type"]
     missing = [c for c in need if c not in unit_costs.columns]
@@ -100,14 +125,7 @@ def _clean_costs(unit_costs: pd.DataFrame) -> pd.DataFrame:
             f"unit_costs has no {', '.join(map(repr, missing))} column; pricing failure demand "
             "needs cost_gbp, price_year and event_type (organisation and service optional)."
         )
-    uc = unit_costs.copy()
-    for c in ("item", "organisation", "service", "partner", "source", "value_type"):
-        if c not in uc.columns:
-            uc[c] = None
-    if "cashable_share" not in uc.columns:
-        uc["cashable_share"] = np.nan
-    uc = uc[uc["event_type"].notna()].copy()
-    uc["event_type"] = uc["event_type"].astype(str).str.strip().str.lower()
+    uc = cost_keys(unit_costs)
     uc["cost_gbp"] = pd.to_numeric(uc["cost_gbp"], errors="coerce")
     bad = uc["cost_gbp"].isna() | (uc["cost_gbp"] < 0)
     if bad.any():
@@ -120,9 +138,6 @@ def _clean_costs(unit_costs: pd.DataFrame) -> pd.DataFrame:
         row = uc[uc["price_year"].isna()].iloc[0]
         raise InputError(f"unit_costs row {row.get('item')!r} has no price_year (e.g. 2023-24).")
     uc["price_year"] = uc["price_year"].astype(str).str.replace("/", "-", regex=False)
-    for c in ("organisation", "service"):
-        uc[c] = uc[c].where(uc[c].notna() & (uc[c].astype(str).str.strip() != ""), None)
-    uc = uc.reset_index(drop=True)
     return uc
 
 
@@ -155,7 +170,8 @@ def match_unit_costs(keys: pd.DataFrame, unit_costs: pd.DataFrame) -> pd.DataFra
             f"unit_costs has {len(first)} equally specific rows for event type {et!r} at "
             f"{org!r}" + (f" (service {svc!r})" if svc is not None else "") + ": "
             + ", ".join(repr(i) for i in first["item"].tolist())
-            + ". Keep one, or narrow them with organisation/service."
+            + ". They price the same events equally specifically: keep one, or narrow them "
+            "with organisation/service."
         )
     chosen = best.set_index("_key")["cost_row"]
     out = keys.reset_index(drop=True).copy()
@@ -163,48 +179,54 @@ def match_unit_costs(keys: pd.DataFrame, unit_costs: pd.DataFrame) -> pd.DataFra
     return out
 
 
-def price_occurrences(
-    occurrences: pd.DataFrame,
+def organisation_partners(organisations: pd.DataFrame | None) -> dict[Any, Any]:
+    """``organisation -> partner`` from the organisations table (empty without one)."""
+    if organisations is None:
+        return {}
+    if not {"organisation", "partner"} <= set(organisations.columns):
+        raise InputError("organisations table needs columns organisation and partner.")
+    return dict(zip(organisations["organisation"], organisations["partner"]))
+
+
+def bearing_partner(organisation: Any, cost_partner: Any,
+                    organisation_partner: Mapping[Any, Any] | None) -> np.ndarray:
+    """The partner bearing each event's cost.
+
+    The organisation's partner in ``organisation_partner`` (the organisations
+    table), else the matched unit cost's ``partner``, else the organisation
+    itself.
+
+    Examples
+    --------
+    >>> bearing_partner(["GP", "Police", "Hub"], [None, "Home Office", None],
+    ...                 {"GP": "NHS"}).tolist()
+    ['NHS', 'Home Office', 'Hub']
+    """
+    org = pd.Series(np.asarray(organisation, dtype=object))
+    omap = dict(organisation_partner or {})
+    part = org.map(omap) if omap else pd.Series(np.full(len(org), None, dtype=object))
+    part = part.where(part.notna(), pd.Series(np.asarray(cost_partner, dtype=object)))
+    part = part.where(part.notna(), org)
+    return part.to_numpy(dtype=object)
+
+
+def priced_unit_costs(
+    keys: pd.DataFrame,
+    needed: pd.DataFrame,
     unit_costs: pd.DataFrame | None,
-    organisations: pd.DataFrame | None = None,
     *,
-    avoidable_share: Mapping[str, float] | None = None,
     unpriced: Literal["error", "allow"] = "error",
     uprate: Uprater | None = None,
     price_year: str | None = None,
-) -> PricingResult:
-    """Price an occurrences table (see :class:`~evalkit.waste.measures.WasteCore`).
+) -> tuple[pd.DataFrame, pd.DataFrame, str | None, bool]:
+    """Match unit costs to (event_type, organisation, service) keys, in one price year.
 
-    Parameters
-    ----------
-    occurrences : DataFrame
-        Counts by measure, organisation, service, event type, group, period.
-    unit_costs : DataFrame or None
-        The unit_costs table (rows with an ``event_type`` are used). ``None``
-        leaves everything unpriced (allowed only with ``unpriced="allow"``).
-    organisations : DataFrame, optional
-        ``organisation`` -> ``partner``.
-    avoidable_share : mapping, optional
-        Overrides of :data:`DEFAULT_AVOIDABLE_SHARE`.
-    unpriced : {"error", "allow"}
-        ``"error"`` (default) raises listing every (event type, organisation)
-        pair that needs a unit cost and has none; ``"allow"`` leaves them
-        unpriced (cost missing) and lists them in the report.
-    uprate : callable, optional
-        ``uprate(costs, from_year, to_year)`` returning costs in ``to_year``
-        prices (e.g. from :mod:`evalkit.money`). Needed when the unit costs
-        used have more than one price year, or differ from ``price_year``.
-    price_year : str, optional
-        Price year to state the costs in (e.g. ``"2024-25"``). Default: the
-        unit costs' own price year.
+    ``needed`` lists the keys that must be priced (``unpriced="error"``
+    raises naming them). Returns the keys with ``cost_row``, the cleaned unit
+    costs restated in the price year, that price year and whether anything
+    was uprated. Used by :func:`price_occurrences` and
+    :func:`evalkit.waste.flag_events`.
     """
-    shares = resolve_shares(avoidable_share)
-    if unpriced not in ("error", "allow"):
-        raise InputError(f"unpriced must be 'error' or 'allow'; got {unpriced!r}.")
-    occ = occurrences.copy()
-    occ["avoidable_share"] = occ["measure"].map(shares).astype(float)
-    keys = occ[["event_type", "organisation", "service"]].drop_duplicates().reset_index(drop=True)
-    needed = occ.loc[occ["avoidable_share"] > 0, ["event_type", "organisation", "service"]]
     if unit_costs is None:
         uc = _clean_costs(pd.DataFrame(columns=["cost_gbp", "price_year", "event_type"]))
     else:
@@ -252,10 +274,13 @@ def price_occurrences(
             )
         price_year = years[0] if years else price_year
     uc = uc.assign(cost_gbp=cost)
+    return matched, uc, price_year, uprated
 
-    # attach to every occurrence row
-    m = occ.merge(matched, on=["event_type", "organisation", "service"], how="left",
-                  sort=False)
+
+def attach_unit_costs(m: pd.DataFrame, uc: pd.DataFrame) -> pd.DataFrame:
+    """Add ``item``, ``unit_cost_gbp``, ``cashable_share``, ``source``, ``cost_partner``
+    and ``priced`` (in place) to rows ``m`` carrying a ``cost_row`` into the unit
+    costs ``uc`` returned by :func:`priced_unit_costs`."""
     m["cost_row"] = m["cost_row"].fillna(-1).astype(np.int64)
     has = m["cost_row"].to_numpy() >= 0
     ridx = np.where(has, m["cost_row"].to_numpy(), 0)
@@ -274,20 +299,63 @@ def price_occurrences(
     m["source"] = col("source")
     m["cost_partner"] = col("partner")
     m["priced"] = has
+    return m
+
+
+def price_occurrences(
+    occurrences: pd.DataFrame,
+    unit_costs: pd.DataFrame | None,
+    organisations: pd.DataFrame | None = None,
+    *,
+    avoidable_share: Mapping[str, float] | None = None,
+    unpriced: Literal["error", "allow"] = "error",
+    uprate: Uprater | None = None,
+    price_year: str | None = None,
+) -> PricingResult:
+    """Price an occurrences table (see :class:`~evalkit.waste.measures.WasteCore`).
+
+    Parameters
+    ----------
+    occurrences : DataFrame
+        Counts by measure, organisation, service, event type, group, period.
+    unit_costs : DataFrame or None
+        The unit_costs table (rows with an ``event_type`` are used). ``None``
+        leaves everything unpriced (allowed only with ``unpriced="allow"``).
+    organisations : DataFrame, optional
+        ``organisation`` -> ``partner``.
+    avoidable_share : mapping, optional
+        Overrides of :data:`DEFAULT_AVOIDABLE_SHARE`.
+    unpriced : {"error", "allow"}
+        ``"error"`` (default) raises listing every (event type, organisation)
+        pair that needs a unit cost and has none; ``"allow"`` leaves them
+        unpriced (cost missing) and lists them in the report.
+    uprate : callable, optional
+        ``uprate(costs, from_year, to_year)`` returning costs in ``to_year``
+        prices (e.g. from :mod:`evalkit.money`). Needed when the unit costs
+        used have more than one price year, or differ from ``price_year``.
+    price_year : str, optional
+        Price year to state the costs in (e.g. ``"2024-25"``). Default: the
+        unit costs' own price year.
+    """
+    shares = resolve_shares(avoidable_share)
+    if unpriced not in ("error", "allow"):
+        raise InputError(f"unpriced must be 'error' or 'allow'; got {unpriced!r}.")
+    occ = occurrences.copy()
+    occ["avoidable_share"] = occ["measure"].map(shares).astype(float)
+    keys = occ[["event_type", "organisation", "service"]].drop_duplicates().reset_index(drop=True)
+    needed = occ.loc[occ["avoidable_share"] > 0, ["event_type", "organisation", "service"]]
+    matched, uc, price_year, uprated = priced_unit_costs(
+        keys, needed, unit_costs, unpriced=unpriced, uprate=uprate, price_year=price_year)
+
+    # attach to every occurrence row
+    m = attach_unit_costs(occ.merge(matched, on=["event_type", "organisation", "service"],
+                                    how="left", sort=False), uc)
     m["gross_cost_gbp"] = m["count"] * m["unit_cost_gbp"]
     m["avoidable_cost_gbp"] = np.where(m["avoidable_share"] == 0, 0.0,
                                        m["gross_cost_gbp"] * m["avoidable_share"])
     m["cashable_cost_gbp"] = m["avoidable_cost_gbp"] * m["cashable_share"]
-    # partner bearing the cost
-    omap: dict[Any, Any] = {}
-    if organisations is not None:
-        if not {"organisation", "partner"} <= set(organisations.columns):
-            raise InputError("organisations table needs columns organisation and partner.")
-        omap = dict(zip(organisations["organisation"], organisations["partner"]))
-    part = m["organisation"].map(omap)
-    part = part.where(part.notna(), m["cost_partner"])
-    part = part.where(part.notna(), m["organisation"])
-    m["partner"] = part
+    m["partner"] = bearing_partner(m["organisation"], m["cost_partner"],
+                                   organisation_partners(organisations))
     m = m.drop(columns=["cost_row", "cost_partner"])
     unpriced_tab = (m[(m["avoidable_share"] > 0) & ~m["priced"]]
                     .groupby(["measure", "event_type", "organisation"], dropna=False)["count"]
