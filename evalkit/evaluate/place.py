@@ -888,6 +888,18 @@ def evaluate_place(place: Any, *, outcomes: Sequence[str] | str | None = None,
         cs.diagnostics.update({"pre_trend_pvalue": pt["pvalue"], "pre_trend_wald": pt["wald"],
                                "pre_trend_df": pt["df"]})
         pre_rows.append({"outcome": m, "placebo": is_placebo, **pt})
+        if np.isfinite(pt["pvalue"]) and pt["pvalue"] < alpha:
+            warnings.append(f"{m}: the pre-trend test rejects (p = {pt['pvalue']:.3f}): the "
+                            "pilot and comparison groups were on different paths before the "
+                            "pilot, so the difference-in-differences may be biased.")
+        for nt in cs.extra.get("notes", []):
+            if nt not in notes:
+                notes.append(nt)
+        small_groups = [w for w in cs.warnings if w.startswith("Small groups")]
+        if small_groups and not any(n.startswith("Some start") for n in notes):
+            notes.append("Some start months have fewer than 5 people; their group-time "
+                         "effects are noisy but carry little weight (weights are proportional "
+                         "to group size). " + small_groups[0])
         tm = panel.treated_means(m)
         est, se = cs.estimate, cs.se
         pre_mean = tm["pre_mean"]
@@ -1065,6 +1077,16 @@ def evaluate_place(place: Any, *, outcomes: Sequence[str] | str | None = None,
                     bal_rows.append(b)
                     bobj = md.extra.get("balance")
                     maxsmd = float(getattr(bobj, "max_abs_smd_after", np.nan))
+                n_out = 0
+                if "exclusions" in md.tables and len(md.tables["exclusions"]):
+                    n_out = int(md.tables["exclusions"]["treated"].sum()) if "treated" in \
+                        md.tables["exclusions"].columns else 0
+                note = []
+                if np.isfinite(maxsmd):
+                    note.append(f"largest |SMD| after matching {maxsmd:.2f}")
+                if n_out:
+                    note.append(f"{n_out} treated people had no comparator within the "
+                                "caliper and are left out")
                 rob_rows.append({"outcome": m, "check": "matched_did",
                                  "description": "Person-level matched difference-in-"
                                                 "differences (covariates and pre-period "
@@ -1074,9 +1096,7 @@ def evaluate_place(place: Any, *, outcomes: Sequence[str] | str | None = None,
                                  "ci_upper": md.ci_upper, "pvalue": md.pvalue,
                                  "n_treated": md.n_treated, "n_control": md.n_control,
                                  "compared_with": "per_person", "difference": d,
-                                 "consistent": ok,
-                                 "note": (f"largest |SMD| after matching {maxsmd:.2f}"
-                                          if np.isfinite(maxsmd) else "")})
+                                 "consistent": ok, "note": "; ".join(note)})
             tick("matched_did")
         if not keep_influence:
             _strip(cs)
