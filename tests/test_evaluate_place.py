@@ -51,7 +51,7 @@ def test_placebo_shows_no_effect_and_sms_is_level_3(demo):
     assert ev.sms.level == 3
     by = ev.sms.by_outcome.set_index("outcome")
     assert (by["level"] == 3).all() and by["pre_trends_ok"].all()
-    assert "level 3 of 5" in ev.sms.text and "not at random" in ev.sms.text
+    assert "level 3 of 5" in ev.sms.text and "not decided at random" in ev.sms.text
 
 
 def test_dynamic_paths_within_uniform_bands(demo):
@@ -189,6 +189,25 @@ def test_summary_repr_and_plots(demo):
     assert axes.size >= len(ev.outcomes)
     with pytest.raises(Exception, match="kind must be"):
         ev.plot("pie")
+
+
+def test_limitations(demo):
+    _, _, ev = demo
+    lim = ev.limitations()
+    assert lim[0].startswith("Who joined the pilot, and when, was not decided at random")
+    assert "5 of 5 outcomes" in lim[0]
+    unclear = [x for x in lim if x.startswith("The data cannot tell")]
+    assert len(unclear) == 1
+    h = ev.to_frame("headline").set_index("outcome")
+    for m in ("arrests", "homeless_applications", "csc_referrals"):
+        assert m in unclear[0]
+        # 80%-power minimum detectable effect, 2.8 SEs, as a share of the pre-pilot level
+        pct = 100 * (1.959964 + 0.841621) * h.loc[m, "se"] / h.loc[m, "pre_mean"]
+        assert f"{m} (about {pct:.0f}% of the pre-pilot level)" in unclear[0]
+    assert "ae_attendances" not in unclear[0]
+    assert any("followed for 1 to 30 months" in x for x in lim)
+    assert any("not in scope" in x for x in lim)
+    assert "Limitation:" in str(ev.summary())
 
 
 def test_influence_functions_are_dropped_by_default(demo):

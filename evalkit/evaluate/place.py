@@ -267,8 +267,7 @@ def rate_sms(pre_trend_pvalues: dict[str, float], placebo_ok: dict[str, bool] | 
                        + f" (lowest: {', '.join(low)}).")
     if top == 3:
         reasons.append("A difference-in-differences cannot reach level 4 or 5 here because who "
-                       "joined the pilot, and when, was decided by need and the roll-out plan, "
-                       "not at random.")
+                       "joined the pilot, and when, was not decided at random.")
     return SMSRating(level=overall, by_outcome=by, reasons=reasons)
 
 
@@ -463,6 +462,8 @@ class PlaceEvaluation:
     alpha: float
     seed: int | None
     treated_per_year: pd.DataFrame
+    follow_up: dict[str, float] = field(default_factory=dict)
+    allocation: str = "selected"
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
@@ -480,6 +481,72 @@ class PlaceEvaluation:
         """New starts per financial year from the first year with a start, in order
         (``treated_per_year`` for :func:`evalkit.benefits.benefits_by_partner`)."""
         return [int(v) for v in self.treated_per_year["starts"]]
+
+    def limitations(self) -> list[str]:
+        """This evaluation's limitations in plain English (for the report).
+
+        Built from the results: the design's assumption and how far the
+        pre-trend tests support it, outcomes the data cannot resolve (with the
+        smallest effect they could have detected: 2.8 standard errors, 80%
+        power at the 5% level), follow-up, exclusions, disagreements between
+        the checks, missing or failing placebos, few clusters.
+        """
+        out = []
+        h = self.tables["headline"]
+        pt_ok = int((h["pre_trend_pvalue"] >= self.alpha).sum())
+        if self.allocation == "selected":
+            out.append(
+                "Who joined the pilot, and when, was not decided at random. The estimates rely "
+                "on the comparison people's outcomes changing over time as the pilot group's "
+                f"would have without the pilot. The test of the months before the start "
+                f"supports this for {pt_ok} of {len(h)} outcomes, but no test can prove it.")
+        z = stats.norm.ppf(1 - self.alpha / 2) + stats.norm.ppf(0.8)
+        unclear = h[(h["ci_lower"] <= 0) & (h["ci_upper"] >= 0)]
+        if len(unclear):
+            parts = []
+            for r in unclear.itertuples():
+                mde = z * r.se
+                pct = 100 * mde / r.pre_mean if r.pre_mean else np.nan
+                parts.append(f"{r.outcome} (about {pct:.0f}% of the pre-pilot level)"
+                             if np.isfinite(pct) else f"{r.outcome} ({_fmt_float(mde)})")
+            out.append("The data cannot tell the effect on " + ", ".join(unclear["outcome"])
+                       + " apart from no effect. Effects smaller than these could be missed "
+                       "(80% power): " + "; ".join(parts) + ".")
+        fu = self.follow_up
+        if fu:
+            out.append(f"People are followed for {fu['min']:.0f} to {fu['max']:.0f} "
+                       f"{self.period_unit}s after their start (median {fu['median']:.0f}); "
+                       "effects after the longest follow-up are not observed, and effects "
+                       "late in follow-up rest on the earliest starters only.")
+        ex = self.excluded
+        if len(ex):
+            ppl = ex[ex["stage"] == "people"]
+            n_people = int(ppl["units"].sum())
+            if n_people:
+                top = ppl.sort_values("units", ascending=False).iloc[0]
+                out.append(f"{n_people:,} people were left out before the analysis; the main "
+                           f"reason: {top['reason']} ({int(top['units']):,}). Every reason is in "
+                           "the exclusions table.")
+        rob = self.tables["robustness"]
+        tw = rob[(rob["check"] == "twfe") & (rob["consistent"] == False)]  # noqa: E712
+        if len(tw):
+            out.append("A simple two-way fixed effects regression gives a different answer for "
+                       + ", ".join(tw["outcome"]) + "; it is known to be biased when people "
+                       "start at different times and effects build up, so it is not used.")
+        md = rob[(rob["check"] == "matched_did") & (rob["consistent"] == False)]  # noqa: E712
+        if len(md):
+            out.append("The person-level matched comparison disagrees with the headline for "
+                       + ", ".join(md["outcome"]) + ": treat those estimates with more caution.")
+        if not self.placebo_outcomes:
+            out.append("No placebo outcome (one the pilot cannot change) was analysed, so that "
+                       "check on hidden differences between the groups is missing.")
+        elif "placebo" in self.tables and not self.tables["placebo"]["passes"].all():
+            bad = self.tables["placebo"].loc[~self.tables["placebo"]["passes"], "outcome"]
+            out.append("The placebo outcome(s) " + ", ".join(bad) + " show an 'effect' the "
+                       "pilot cannot have had: the groups differ in ways the design does not "
+                       "remove.")
+        out.extend(w for w in self.warnings if "clusters" in w)
+        return out
 
     def to_frame(self, name: str = "headline") -> pd.DataFrame:
         """A tidy table.
@@ -524,7 +591,8 @@ class PlaceEvaluation:
             ("SMS level", f"{self.sms.level} of 5"),
         ]
         verdicts = [f"{r.outcome}: {r.verdict}" for r in self.tables["headline"].itertuples()]
-        notes = [self.design, self.sms.text] + verdicts + self.notes + [
+        notes = [self.design, self.sms.text] + verdicts + [
+            f"Limitation: {x}" for x in self.limitations()] + self.notes + [
             f"Warning: {w}" for w in self.warnings]
         return Summary(f"Did it work? Evaluation of {self.place}", header,
                        [("Headline effects (change per person per "
@@ -1151,6 +1219,9 @@ def evaluate_place(place: Any, *, outcomes: Sequence[str] | str | None = None,
         f"spent in the pilot within the data.")
     excl = panel.excluded
     tpy = _treated_per_year(place)
+    fu_months = panel.n_periods - panel.G[panel.treated]
+    follow_up = {"min": float(fu_months.min()), "median": float(np.median(fu_months)),
+                 "max": float(fu_months.max())}
     warnings = list(dict.fromkeys(warnings))
     tick("tables")
     return PlaceEvaluation(
@@ -1159,6 +1230,7 @@ def evaluate_place(place: Any, *, outcomes: Sequence[str] | str | None = None,
         excluded=excl, design=design, tables=tables, n_people=panel.n_people,
         n_treated=panel.n_treated, n_never_treated=panel.n_never, periods=panel.periods,
         period_unit=panel.period_unit, comparison="not_yet_treated" if control == "not_yet"
-        else "never_treated", alpha=alpha, seed=seed, treated_per_year=tpy, notes=notes,
+        else "never_treated", alpha=alpha, seed=seed, treated_per_year=tpy,
+        follow_up=follow_up, allocation=allocation, notes=notes,
         warnings=warnings, timings=timings)
 
