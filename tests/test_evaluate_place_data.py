@@ -328,3 +328,12 @@ def test_no_checks_and_keep_influence(small):
     assert list(agg["term"]) == [f"e={e}" for e in range(-3, 4)] + ["overall"]
     assert ev.headline[AE].draws is None      # n_boot=0: analytic only
     assert ev.to_frame("dynamic")["band_lower"].isna().all()
+
+
+def test_randomised_allocation_checks_baseline_balance(small):
+    place, _ = small
+    ev = quick(place, allocation="randomised")
+    # the synthetic pilot group is needier than the rest: not what randomisation gives
+    assert ev.sms.level == 4
+    assert "baseline covariates differ" in ev.sms.by_outcome["reasons"].iloc[0]
+    assert not ev.limitations()[0].startswith("Who joined the pilot")
