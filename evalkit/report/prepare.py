@@ -524,6 +524,152 @@ def _with_n(df: pd.DataFrame, n: int) -> pd.DataFrame:
     return out
 
 
+#: Reader-friendly names of common outcome measures (others: underscores become spaces).
+MEASURE_LABELS = {
+    "ae_attendances": "A&E attendances", "arrests": "arrests",
+    "homeless_applications": "homelessness applications",
+    "ta_nights": "nights in temporary accommodation",
+    "csc_referrals": "children's social care referrals",
+    "elective_admissions": "planned hospital admissions",
+}
+
+
+def measure_label(measure: str) -> str:
+    """A measure's name for readers: ``ae_attendances`` -> ``A&E attendances``."""
+    return MEASURE_LABELS.get(measure, str(measure).replace("_", " "))
+
+
+def _relabel(text: str, measures: list[str]) -> str:
+    for m in sorted(measures, key=len, reverse=True):
+        text = text.replace(m, measure_label(m))
+    return text
+
+
+def step_evaluate(place: Place, ctx: ReportContext, pub: Publisher) -> Section:
+    """Did it work: headline effects, dynamic paths, robustness, SMS rating, limitations."""
+    from ..evaluate.place import evaluate_place
+
+    if place.outcomes is None:
+        raise InputError("This place has no person-level outcomes table (data: outcomes: in "
+                         "place.yml), so the pilot's effect cannot be estimated.")
+    ev = evaluate_place(place, progress=False)
+    sec = Section("evaluate", "Did it work?")
+    measures = list(ev.outcomes) + list(ev.placebo_outcomes)
+    head = ev.to_frame("headline")
+    h = pd.DataFrame({
+        "Outcome": [measure_label(m) for m in head["outcome"]],
+        "Change per person per month": head["estimate"],
+        "Lower (95%)": head["ci_lower"], "Upper (95%)": head["ci_upper"],
+        "Change (%)": head["percent_change"] / 100.0, "p-value": head["pvalue"],
+        "People in the pilot": head["n_treated"], "Comparison people": head["n_comparison"],
+    })
+    est_cols = ["Change per person per month", "Lower (95%)", "Upper (95%)", "Change (%)",
+                "p-value"]
+    pub.table("effects", h, title="The pilot's effect on each outcome (Callaway & Sant'Anna "
+              "difference-in-differences, staggered roll-out)", chapter="evaluate",
+              counts=["People in the pilot", "Comparison people"],
+              derived={c: "People in the pilot" for c in est_cols},
+              formats={"Change per person per month": "{:+.4f}", "Lower (95%)": "{:+.4f}",
+                       "Upper (95%)": "{:+.4f}", "Change (%)": "{:+.0%}", "p-value": "{:.3f}"},
+              notes=["Change (%) is relative to the pilot group's level before the pilot. A "
+                     "negative change means fewer events."])
+    rob = ev.to_frame("robustness")
+    r = pd.DataFrame({
+        "Outcome": [measure_label(m) for m in rob["outcome"]], "Check": rob["description"],
+        "Estimate": rob["estimate"], "Lower (95%)": rob["ci_lower"],
+        "Upper (95%)": rob["ci_upper"],
+        "Agrees with headline": rob["consistent"].map(
+            lambda v: "" if v != v or v is None else ("yes" if bool(v) else "no")),
+        "_n": rob["n_treated"].fillna(0),
+    })
+    pub.table("robustness", r, title="Robustness: the same question answered other ways",
+              chapter="evaluate",
+              derived={"Estimate": "_n", "Lower (95%)": "_n", "Upper (95%)": "_n"},
+              formats={"Estimate": "{:+.4f}", "Lower (95%)": "{:+.4f}",
+                       "Upper (95%)": "{:+.4f}"})
+    pt = ev.to_frame("pre_trends")
+    ptab = pd.DataFrame({"Outcome": [measure_label(m) for m in pt["outcome"]],
+                         "Months tested before the start": pt["window"],
+                         "p-value (no difference before)": pt["pvalue"],
+                         "_n": int(ev.n_treated)})
+    pub.table("pre_trends", ptab, title="Were the groups on the same path before the pilot? "
+              "(joint test that the pre-pilot differences are zero)", chapter="evaluate",
+              other=["Months tested before the start"],
+              derived={"p-value (no difference before)": "_n"},
+              formats={"p-value (no difference before)": "{:.3f}"},
+              notes=["A small p-value (below 0.05) is a warning that the groups were already "
+                     "drifting apart before the pilot."])
+    bal = ev.to_frame("balance")
+    if len(bal):
+        b = bal[["covariate", "smd_before", "smd_after"]].groupby("covariate", sort=False).max()
+        b = b.reset_index().rename(columns={
+            "covariate": "Characteristic", "smd_before": "Difference before matching (SMD)",
+            "smd_after": "Difference after matching (SMD)"})
+        b["_n"] = int(ev.n_treated)
+        pub.table("balance", b, title="Balance of the matched comparison group "
+                  "(standardised mean differences; below 0.1 is good)", chapter="evaluate",
+                  derived={"Difference before matching (SMD)": "_n",
+                           "Difference after matching (SMD)": "_n"},
+                  formats={"Difference before matching (SMD)": "{:.2f}",
+                           "Difference after matching (SMD)": "{:.2f}"})
+    bac = ev.to_frame("bacon")
+    if len(bac):
+        bb = bac.rename(columns={"outcome": "Outcome", "type": "Comparison",
+                                 "weight": "Weight in TWFE", "estimate": "Estimate",
+                                 "comparisons": "Number of 2x2s"})
+        bb["Outcome"] = bb["Outcome"].map(measure_label)
+        bb["_n"] = int(ev.n_treated)
+        pub.table("bacon", bb, title="Why the usual two-way fixed effects regression "
+                  "misleads: its comparisons and their weights (Goodman-Bacon)",
+                  chapter="evaluate", other=["Number of 2x2s"],
+                  derived={"Weight in TWFE": "_n", "Estimate": "_n"},
+                  formats={"Weight in TWFE": "{:.0%}", "Estimate": "{:+.4f}"})
+    effects = ev.effects()
+    sec.results.update({"evaluation": ev, "effects": effects})
+    sec.headline.update({
+        "sms_level": int(ev.sms.level), "n_treated": pub.count(ev.n_treated),
+        "n_people": pub.count(ev.n_people),
+    })
+    for _, row in head.iterrows():
+        m = row["outcome"]
+        sec.headline[f"{m}.estimate"] = pub.derived(float(row["estimate"]), row["n_treated"])
+        sec.headline[f"{m}.pct"] = pub.derived(float(row["percent_change"]), row["n_treated"])
+    sec.text.update({
+        "design": _relabel(ev.design, measures),
+        "sms": ev.sms.text,
+        "verdicts": "\n".join(f"- {_relabel(v, measures)}" for v in head["verdict"]),
+        "limitations": "\n".join(f"- {_relabel(x, measures)}" for x in ev.limitations()),
+        "summary": _evaluate_summary(head, ev, pub),
+    })
+    return sec
+
+
+def _evaluate_summary(head: pd.DataFrame, ev: Any, pub: Publisher) -> str:
+    from .runtime import format_value as fv
+
+    if pub.policy.too_few(float(ev.n_treated)):
+        return ("**Did it work?** Too few people took part to publish the estimates "
+                "safely.")
+    clear = head[(head["ci_upper"] < 0) | (head["ci_lower"] > 0)]
+    parts = []
+    for _, r in clear.iterrows():
+        direction = "fewer" if r["estimate"] < 0 else "more"
+        sure = "confident" if r["pvalue"] < 0.01 else "fairly confident"
+        parts.append(f"we are {sure} it led to {direction} {measure_label(r['outcome'])} "
+                     f"(about {fv(abs(r['percent_change']) / 100, 'pct')} "
+                     f"{'fewer' if r['estimate'] < 0 else 'more'})")
+    unclear = [measure_label(m) for m in head["outcome"] if m not in set(clear["outcome"])]
+    text = (f"**Did it work?** Comparing the {fv(pub.count(ev.n_treated), 'count')} people in "
+            "the pilot with similar people not yet in it, ")
+    text += ("; ".join(parts) + "." if parts else "we cannot yet tell whether it changed any "
+             "outcome.")
+    if unclear and parts:
+        text += f" We cannot yet tell whether it changed {', '.join(unclear)}."
+    text += (f" The evidence is level {int(ev.sms.level)} of 5 on the Maryland Scientific "
+             "Methods Scale. [More: Did it work?](did-it-work.html)")
+    return text
+
+
 def step_finance(place: Place, ctx: ReportContext, pub: Publisher) -> list[Section]:
     """Benefits by partner and appraisal; cost-split options; sustainability after the grant."""
     from ..money import appraise
@@ -767,6 +913,7 @@ def _sustain_summary(res: Any, pub: Publisher, n_people: int) -> tuple[str, str]
     return summary, decision
 
 
+STEPS["evaluate"] = step_evaluate
 STEPS["finance"] = step_finance  # after "evaluate", whose effects it values
 STEPS["community"] = step_community
 _STEP_SECTIONS["community"] = ("challenges", "early_help")

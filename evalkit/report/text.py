@@ -52,7 +52,7 @@ def summary(ctx: ReportContext) -> str:
     parts = [_demo_note(ctx)]
     desc = pilot.get("description") or s.get("description") or ""
     parts.append(f"**{pilot['name']}** in **{ctx.place_name}**. {desc}".strip())
-    for key in ("waste", "evaluate", "benefits", "split", "sustain"):
+    for key in ("evaluate", "waste", "benefits", "sustain", "split"):
         sec = ctx.sections.get(key)
         if sec is not None and sec.ok and sec.text.get("summary"):
             parts.append(sec.text["summary"])
@@ -343,3 +343,23 @@ def downloads(ctx: ReportContext) -> str:
     for t in ctx.tables.values():
         lines.append(f"- [{t.title}]({t.csv}) ({chapters.get(t.chapter, t.chapter)})")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------
+# Did it work?
+# ---------------------------------------------------------------------------
+def measure(m: str) -> str:
+    """A measure's reader-friendly name."""
+    from .prepare import measure_label
+
+    return measure_label(m)
+
+
+def twfe_note() -> str:
+    return ("**Why not the usual regression?** The standard two-way fixed effects regression "
+            "compares people who started later with people who started earlier, using the "
+            "earlier starters as if they were untreated. When effects build up over time this "
+            "biases it towards zero, or even the wrong sign (Goodman-Bacon 2021). The table "
+            "below splits it into its comparisons: the weight on 'later vs earlier' "
+            "comparisons is the part to distrust. The headline estimates above avoid this "
+            "(Callaway & Sant'Anna 2021).")
