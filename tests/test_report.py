@@ -11,6 +11,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -45,10 +46,63 @@ def _text(html: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
 
 
+CHAPTERS = ("index", "pillar-to-post", "did-it-work", "who-benefits", "sharing-the-cost",
+            "sustaining-it", "shared-challenges", "early-help", "methods-and-data", "glossary")
+
+
 def test_demo_book_builds_every_chapter(demo_build):
-    for page in ("index.html", "methods-and-data.html", "glossary.html"):
-        assert (demo_build.html_dir / page).exists(), page
+    for page in CHAPTERS:
+        assert (demo_build.html_dir / f"{page}.html").exists(), page
+        assert "Not available for this place" not in _html(demo_build, f"{page}.html"), page
+    assert all(s.ok for s in demo_build.context.sections.values())
     assert "built-in demonstration place" in _text(_html(demo_build, "index.html"))
+
+
+def _csv(build, name: str) -> pd.DataFrame:
+    return pd.read_csv(build.html_dir / "_static" / "downloads" / f"{name}.csv")
+
+
+def test_headline_effects_match_the_result_objects(demo_build):
+    """The published effects table and the summary page carry the estimator's numbers."""
+    ctx = demo_build.context
+    ev = ctx.section("evaluate").results["evaluation"]
+    csv = _csv(demo_build, "effects")
+    head = ev.to_frame("headline")
+    assert len(csv) == len(head)
+    for (_, pub_row), (_, res) in zip(csv.iterrows(), head.iterrows()):
+        # published to 4 decimal places: equal to within half the last digit
+        assert float(pub_row["Change per person per month"]) == pytest.approx(
+            res["estimate"], abs=5e-5)
+        assert float(pub_row["Lower (95%)"]) == pytest.approx(res["ci_lower"], abs=5e-5)
+        # counts of people are published rounded to the nearest 5 (NHS rule)
+        assert int(pub_row["People in the pilot"]) == 5 * round(res["n_treated"] / 5)
+    summary = _text(_html(demo_build, "index.html"))
+    ae = head.set_index("outcome").loc["ae_attendances"]
+    assert f"about {abs(ae['percent_change']):.0f}% fewer" in summary
+    assert f"level {ev.sms.level} of 5" in summary
+
+
+def test_headline_money_matches_the_result_objects(demo_build):
+    ctx = demo_build.context
+    waste = ctx.section("waste").results["report"]
+    totals = waste.to_frame("totals").set_index("label")
+    csv = _csv(demo_build, "waste_totals").set_index("Measure")
+    for label in ("Stories retold (new organisation)", "Bounced referrals (declined, re-referred)"):
+        assert int(csv.loc[label, "Number"]) == 5 * round(totals.loc[label, "count"] / 5)
+    summary = _text(_html(demo_build, "index.html"))
+    stories = 5 * round(totals.loc["Stories retold (new organisation)", "count"] / 5)
+    assert f"{stories:,} times" in summary
+    cost = float(waste.total_avoidable_cost)
+    assert f"£{cost / 1e6:,.1f} million" in summary
+    apr = ctx.section("benefits").results["appraisal"]
+    assert f"£{apr.pv_benefits('fiscal') / 1e6:,.1f} million" in summary
+    bcr = apr.bcr("fiscal")
+    assert f"benefit-cost ratio {bcr:,.2f}" in summary
+    res = ctx.section("sustain").results["result"]
+    funding = _csv(demo_build, "funding_cliff")
+    np_gap = res.to_frame("funding")["gap"].to_numpy()
+    published_gap = funding["Funding gap"].astype(str).str.replace("[£,]", "", regex=True)
+    assert np.allclose(published_gap.astype(float), np_gap, atol=0.5)
 
 
 def test_book_loads_nothing_from_the_web(demo_build):
