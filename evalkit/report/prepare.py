@@ -917,3 +917,50 @@ STEPS["evaluate"] = step_evaluate
 STEPS["finance"] = step_finance  # after "evaluate", whose effects it values
 STEPS["community"] = step_community
 _STEP_SECTIONS["community"] = ("challenges", "early_help")
+
+
+def step_summary(place: Place, ctx: ReportContext, pub: Publisher) -> Section:
+    """The summary page's 'at a glance' table, from the other sections' published headlines."""
+    from .runtime import format_value as fv
+
+    sec = Section("summary", "Summary for decision-makers")
+    rows = []
+
+    def add(label: str, value: Any, fmt: str, chapter: str, page: str) -> None:
+        rows.append({"What": label, "Figure": fv(value, fmt),
+                     "Where it comes from": f"{chapter}"})
+        sec.results.setdefault("links", {})[label] = page
+
+    ev = ctx.sections.get("evaluate")
+    if ev is not None and ev.ok:
+        add("People in the pilot", ev.headline["n_treated"], "count", "Did it work?",
+            "did-it-work.html")
+        add("Strength of evidence (Maryland scale)", f"level {ev.headline['sms_level']} of 5",
+            "text", "Did it work?", "did-it-work.html")
+    w = ctx.sections.get("waste")
+    if w is not None and w.ok:
+        add("Stories retold to a new organisation", w.headline["stories"], "count",
+            "Pillar to post", "pillar-to-post.html")
+        add("Avoidable cost of failure demand", w.headline["avoidable_cost"], "gbp",
+            "Pillar to post", "pillar-to-post.html")
+    b = ctx.sections.get("benefits")
+    if b is not None and b.ok:
+        add("Benefits to public budgets (present value)", b.headline["pv_benefits"], "gbp",
+            "Who benefits", "who-benefits.html")
+        add("Benefit-cost ratio", b.headline["bcr"], "ratio", "Who benefits",
+            "who-benefits.html")
+    su = ctx.sections.get("sustain")
+    if su is not None and su.ok:
+        add("Funding gap after the grant (present value)", su.headline["pv_gap"], "gbp",
+            "Sustaining it", "sustaining-it.html")
+        add("Chance the partners' benefits cover the gap", su.headline["p_place"], "pct",
+            "Sustaining it", "sustaining-it.html")
+    if not rows:
+        raise InputError("No analysis ran for this place, so there is nothing to summarise.")
+    pub.table("at_a_glance", pd.DataFrame(rows), title="At a glance", chapter="summary",
+              notes=["Every figure has passed disclosure control; the chapter named gives the "
+                     "detail."])
+    return sec
+
+
+STEPS["summary"] = step_summary

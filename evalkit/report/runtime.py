@@ -25,7 +25,7 @@ from .context import CONTEXT_FILE, PublishedTable, ReportContext
 
 __all__ = ["load", "say", "show_table", "show_figure", "format_value", "table_html",
            "callout", "skipped", "publishable", "bar_chart", "heatmap", "long_heatmap",
-           "calibration_chart"]
+           "calibration_chart", "relabel_measures"]
 
 _CONTEXT: ReportContext | None = None
 
@@ -252,6 +252,21 @@ def _pct_formatter() -> Any:
     from matplotlib.ticker import FuncFormatter
 
     return FuncFormatter(lambda x, _p: f"{100 * x:.0f}%")
+
+
+def relabel_measures(ax: Any) -> Any:
+    """Replace outcome codes (``ae_attendances``) by readers' names in ticks and title."""
+    from .prepare import MEASURE_LABELS, measure_label
+
+    def fix(text: str) -> str:
+        for code in sorted(MEASURE_LABELS, key=len, reverse=True):
+            if code in text:
+                text = text.replace(code, measure_label(code))
+        return text
+
+    ax.set_yticks(ax.get_yticks(), [fix(t.get_text()) for t in ax.get_yticklabels()])
+    ax.set_title(fix(ax.get_title()))
+    return ax
 
 
 def show_figure(fig: Any, name: str, *, alt: str, caption: str = "") -> None:
