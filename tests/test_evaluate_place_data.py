@@ -334,6 +334,8 @@ def test_randomised_allocation_checks_baseline_balance(small):
     place, _ = small
     ev = quick(place, allocation="randomised")
     # the synthetic pilot group is needier than the rest: not what randomisation gives
-    assert ev.sms.level == 4
-    assert "baseline covariates differ" in ev.sms.by_outcome["reasons"].iloc[0]
+    row = ev.sms.by_outcome.iloc[0]
+    assert "baseline covariates differ" in row["reasons"]
+    assert row["design_level"] == 5
+    assert ev.sms.level == 5 - 1 - (not row["pre_trends_ok"])
     assert not ev.limitations()[0].startswith("Who joined the pilot")
