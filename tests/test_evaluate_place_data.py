@@ -339,3 +339,20 @@ def test_randomised_allocation_checks_baseline_balance(small):
     assert row["design_level"] == 5
     assert ev.sms.level == 5 - 1 - (not row["pre_trends_ok"])
     assert not ev.limitations()[0].startswith("Who joined the pilot")
+
+
+def test_whole_area_checks_skip_with_a_reason(small):
+    place, _ = small
+    areas = place.areas.copy()
+    areas["pilot_start"] = pd.NaT
+    people = place.people      # person starts still define the treated
+    ev = quick(with_tables(place, areas=areas, people=people),
+               designs=["synthetic_control", "its"])
+    assert "synthetic_control" not in ev.checks
+    assert any("no go-live dates" in n for n in ev.notes)
+    # every area live but one: too few comparison areas
+    areas = place.areas.copy()
+    never = areas.index[areas["pilot_start"].isna()]
+    areas.loc[never[1:], "pilot_start"] = pd.Timestamp("2024-01-01")
+    ev = quick(with_tables(place, areas=areas), designs=["synthetic_control", "its"])
+    assert any("at least 2 are needed" in n for n in ev.notes)
