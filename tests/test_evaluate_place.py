@@ -109,6 +109,8 @@ def test_robustness_table(demo):
                           "twfe", "matched_did", "synthetic_control", "its"}
     assert set(rob.loc[rob["outcome"] == "elective_admissions", "check"]) == {"placebo"}
     r = rob.set_index(["outcome", "check"])
+    assert (r.xs("headline", level="check")["unit"] == "per person per month").all()
+    assert (r.xs("its", level="check")["unit"] == "per 1,000 people in scope per month").all()
     # never- and not-yet-treated comparisons agree everywhere on the demo place
     assert r.xs("alternative_comparison", level="check")["consistent"].all()
     # TWFE: the Goodman-Bacon weighted sum equals it

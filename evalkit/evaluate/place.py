@@ -1214,10 +1214,16 @@ def evaluate_place(place: Any, *, outcomes: Sequence[str] | str | None = None,
                                          "alternative_comparison", "twfe", "matched_did",
                                          "synthetic_control", "its", "placebo"])}
     rob = tables["robustness"]
+    if "unit" not in rob.columns:
+        rob["unit"] = np.nan
+    rob["unit"] = rob["unit"].where(rob["unit"].notna(), np.where(
+        rob["check"] == "pre_trends", "", unit_label))
     rob["_o"] = rob["outcome"].map({m: i for i, m in enumerate(head + placebos)})
     rob["_c"] = rob["check"].map(order)
-    tables["robustness"] = rob.sort_values(["_o", "_c"], kind="stable").drop(
-        columns=["_o", "_c"]).reset_index(drop=True)
+    rob = rob.sort_values(["_o", "_c"], kind="stable").drop(columns=["_o", "_c"])
+    first = ["outcome", "check", "description", "estimand", "unit"]
+    tables["robustness"] = rob[first + [c for c in rob.columns if c not in first]
+                               ].reset_index(drop=True)
 
     # ---- strength of evidence
     max_smd = None

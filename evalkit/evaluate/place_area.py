@@ -73,6 +73,9 @@ def area_checks(place: Any, panel: PersonPanel, measures: list[str], *, alpha: f
                 run: set[str]) -> dict[str, Any]:
     """Run the whole-area checks; returns results, tables, exclusions and notes.
 
+    ``n_treated`` and ``n_control`` of the pooled results are the people in
+    scope in the live and the never-live areas (the bases of the rates).
+
     Returns a dict with ``results`` (check -> measure -> pooled EffectResult,
     whose ``extra["waves"]`` holds each wave's fitted design), ``table`` (one
     row per measure, wave and design), ``rows`` (robustness rows),
@@ -110,6 +113,8 @@ def area_checks(place: Any, panel: PersonPanel, measures: list[str], *, alpha: f
         pooled["area"] = COMPARISON
         fits: dict[str, dict[str, EffectResult]] = {k: {} for k in AREA_DESIGNS}
         weights: dict[str, float] = {}
+        wave_people: dict[str, int] = {}
+        n_comparison = int(nm.groupby("area")["people"].first().sum())
         for wave, d in wm.groupby("wave", sort=True):
             ws = pd.Timestamp(d["wave_start"].iloc[0])
             n_pre = int((panel.periods < ws).sum())
@@ -141,6 +146,7 @@ def area_checks(place: Any, panel: PersonPanel, measures: list[str], *, alpha: f
                                    "ci_upper": its.ci_upper, "pvalue": its.pvalue,
                                    "min_pvalue": np.nan, "pre_rmspe": np.nan})
             weights[wave] = float(people * n_post)
+            wave_people[wave] = people
         for key, label in (("synthetic_control", "De-meaned synthetic control of each wave of "
                             "live areas against the never-live areas"),
                            ("its", "Comparative interrupted time series of each wave of live "
@@ -158,19 +164,23 @@ def area_checks(place: Any, panel: PersonPanel, measures: list[str], *, alpha: f
             unit = f"{m} per 1,000 people in scope per {panel.period_unit}"
             if key == "its" and np.isfinite(se):
                 res = EffectResult.from_estimate(
-                    est, se, alpha=alpha, n_treated=len(f), n_control=1,
+                    est, se, alpha=alpha, n_treated=sum(wave_people[k] for k in f),
+                    n_control=n_comparison,
                     estimand="whole-area effect (pooled over waves)", method=label,
                     design="its", outcome=m, unit=unit)
             else:
                 pv = [r.pvalue for r in f.values()]
                 res = EffectResult(
                     estimate=est, se=se, ci_lower=float("nan"), ci_upper=float("nan"),
-                    pvalue=float("nan"), n_treated=len(f), n_control=len(donors),
+                    pvalue=float("nan"), n_treated=sum(wave_people[k] for k in f),
+                    n_control=n_comparison,
                     estimand="whole-area effect (pooled over waves)", method=label,
                     design=key, outcome=m, unit=unit, alpha=alpha,
                     diagnostics={"wave_pvalues": ", ".join(f"{p:.2f}" for p in pv),
                                  "min_possible_pvalue": 1 / (len(donors) + 1)})
             res.extra["waves"] = f
+            res.extra["n_waves"] = len(f)
+            res.extra["n_comparison_areas"] = len(donors)
             res.extra["weights"] = dict(zip(f, wv))
             out["results"][key][m] = res
             note = (f"{len(f)} wave(s); whole-area effect per 1,000 people in scope (includes "
@@ -184,6 +194,7 @@ def area_checks(place: Any, panel: PersonPanel, measures: list[str], *, alpha: f
                 "estimand": res.estimand, "estimate": res.estimate, "se": res.se,
                 "ci_lower": res.ci_lower, "ci_upper": res.ci_upper, "pvalue": res.pvalue,
                 "n_treated": res.n_treated, "n_control": res.n_control,
+                "unit": f"per 1,000 people in scope per {panel.period_unit}",
                 "compared_with": "", "difference": np.nan, "consistent": np.nan,
                 "note": note})
     if table_rows:
