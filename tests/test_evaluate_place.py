@@ -106,9 +106,11 @@ def test_robustness_table(demo):
     for m in ev.outcomes:
         checks = set(rob.loc[rob["outcome"] == m, "check"])
         assert checks == {"headline", "per_person", "pre_trends", "alternative_comparison",
-                          "twfe", "matched_did"}
+                          "twfe", "matched_did", "synthetic_control", "its"}
     assert set(rob.loc[rob["outcome"] == "elective_admissions", "check"]) == {"placebo"}
     r = rob.set_index(["outcome", "check"])
+    assert (r.xs("headline", level="check")["unit"] == "per person per month").all()
+    assert (r.xs("its", level="check")["unit"] == "per 1,000 people in scope per month").all()
     # never- and not-yet-treated comparisons agree everywhere on the demo place
     assert r.xs("alternative_comparison", level="check")["consistent"].all()
     # TWFE: the Goodman-Bacon weighted sum equals it
@@ -125,6 +127,47 @@ def test_robustness_table(demo):
     assert md["ci_lower"] <= tp <= md["ci_upper"]
     cs_group = r.loc[("ae_attendances", "per_person")]
     assert cs_group["ci_lower"] <= tp <= cs_group["ci_upper"]
+
+
+def pooled_area_truth(place, truth, measure: str) -> float:
+    """Planted whole-area effect per 1,000 people in scope per month, pooled over waves
+    with weights people in scope x post months (as evaluate_place pools them)."""
+    areas = place.areas.set_index("area")
+    scope = place.people[place.people["in_scope"].astype(bool)].groupby("area").size()
+    b = truth.by_area_period[truth.by_area_period["measure"] == measure]
+    periods = pd.date_range("2021-04-01", periods=48, freq="MS")
+    eff, w = [], []
+    for start, live in areas[areas["pilot_start"].notna()].groupby("pilot_start").groups.items():
+        total = b[b["area"].isin(live)].groupby("period")["effect"].sum()
+        n_post = int((periods >= start).sum())
+        people = int(scope.reindex(live).sum())
+        eff.append(total[total.index >= start].sum() / n_post / people * 1000)
+        w.append(people * n_post)
+    return float(np.average(eff, weights=w))
+
+
+def test_whole_area_checks_recover_the_planted_area_effects(demo):
+    place, truth, ev = demo
+    tab = ev.to_frame("area_designs")
+    assert len(tab) == 3 * 2 * len(ev.outcomes)        # 3 waves x SC and ITS x outcomes
+    assert set(tab["wave"]) == {"wave 2022-10", "wave 2023-04", "wave 2023-10"}
+    # five never-live areas: the smallest placebo p-value possible is 1/6
+    sc = tab[tab["design"] == "synthetic_control"]
+    assert np.allclose(sc["min_pvalue"], 1 / 6) and (sc["pvalue"] >= 1 / 6 - 1e-12).all()
+    r = ev.to_frame("robustness").set_index(["outcome", "check"])
+    for m in ev.outcomes:
+        tr = pooled_area_truth(place, truth, m)
+        its = r.loc[(m, "its")]
+        assert its["ci_lower"] <= tr <= its["ci_upper"], (m, its["estimate"], tr)
+        # de-meaned synthetic control: within 1.96 placebo SDs (no finite CI with 5 donors)
+        s = r.loc[(m, "synthetic_control")]
+        assert abs(s["estimate"] - tr) <= 1.96 * s["se"], (m, s["estimate"], tr)
+        assert np.isnan(s["ci_lower"]) and "none can be below 0.17" in s["note"]
+    # the main outcome's whole-area effect is clearly negative (truth -33 per 1,000)
+    assert r.loc[("ae_attendances", "synthetic_control"), "estimate"] < -20
+    assert any("never go live" in n for n in ev.notes)
+    assert ev.checks["synthetic_control"]["ae_attendances"].unit.endswith(
+        "per 1,000 people in scope per month")
 
 
 def test_other_tables(demo):

@@ -333,11 +333,26 @@ def test_no_checks_and_keep_influence(small):
 def test_randomised_allocation_checks_baseline_balance(small):
     place, _ = small
     ev = quick(place, allocation="randomised")
-    # the synthetic pilot group is needier than the rest: not what randomisation gives, so
-    # the imbalance costs one level below the design's 5 (and a failed pre-trend test,
-    # which depends on the draw, one more)
+    # the synthetic pilot group is needier than the rest: not what randomisation gives
     row = ev.sms.by_outcome.iloc[0]
-    assert row["design_level"] == 5
     assert "baseline covariates differ" in row["reasons"]
-    assert ev.sms.level == 4 - (0 if row["pre_trends_ok"] else 1)
+    assert row["design_level"] == 5
+    assert ev.sms.level == 5 - 1 - (not row["pre_trends_ok"])
     assert not ev.limitations()[0].startswith("Who joined the pilot")
+
+
+def test_whole_area_checks_skip_with_a_reason(small):
+    place, _ = small
+    areas = place.areas.copy()
+    areas["pilot_start"] = pd.NaT
+    people = place.people      # person starts still define the treated
+    ev = quick(with_tables(place, areas=areas, people=people),
+               designs=["synthetic_control", "its"])
+    assert "synthetic_control" not in ev.checks
+    assert any("no go-live dates" in n for n in ev.notes)
+    # every area live but one: too few comparison areas
+    areas = place.areas.copy()
+    never = areas.index[areas["pilot_start"].isna()]
+    areas.loc[never[1:], "pilot_start"] = pd.Timestamp("2024-01-01")
+    ev = quick(with_tables(place, areas=areas), designs=["synthetic_control", "its"])
+    assert any("at least 2 are needed" in n for n in ev.notes)

@@ -129,19 +129,20 @@ def test_pseudo_starts_share_comparison_people_by_start_month(data):
 
 @pytest.mark.slow
 def test_coverage_over_seeds():
-    """40 seeds (run time about 90 s).
+    """40 seeds (run time about 80 s).
 
-    Observed when written: matched DiD and Callaway & Sant'Anna cover the truth in
-    97.5% of seeds; the level-based designs (matching, IPW, entropy balancing on
-    post-period means) in 80-85%, the naive comparison never. The level designs'
-    errors track an equal-sized "effect" on the pre-period outcome (a placebo; errors
-    correlated 0.84), i.e. a level gap between the groups given the covariates that
-    differencing removes; at 200,000 residents that gap is within 1.6 SEs of zero,
-    so it is small-sample behaviour (skewed counts, about 900 comparators reweighted
-    towards the few needy ones), not hidden confounding (docs/evaluate-place.md).
-    Bounds: the difference-in-differences designs at least 90%, the level designs at
-    least 75% (a correct 95% interval falls below either with probability < 0.01),
-    the naive comparison at most 10%.
+    Observed when written: Callaway & Sant'Anna covers the truth in 97.5% of seeds; the
+    matched DiD in 90-97.5% (it carries some regression-to-the-mean bias: it matches on
+    the pre-period outcome while people joined on stable need; docs/evaluate-place.md);
+    the level-based designs (matching, IPW, entropy balancing on post-period means) in
+    80-87.5%; the naive comparison never. The level designs' errors track an equal-sized
+    "effect" on the pre-period outcome (a placebo; errors correlated 0.84), i.e. a level
+    gap between the groups given the covariates that differencing removes; at 200,000
+    residents that gap is within 1.6 SEs of zero, so it is small-sample behaviour (skewed
+    counts, about 900 comparators reweighted towards the few needy ones), not hidden
+    confounding. Bounds: Callaway & Sant'Anna at least 90%, the person-level designs at
+    least 80% (a design with 90% coverage falls below 32/40 with probability 0.02), the
+    naive comparison at most 10%.
     """
     cover = {k: 0 for k in list(designs()) + ["callaway_santanna", "naive"]}
     n_seeds = 40
@@ -159,6 +160,5 @@ def test_coverage_over_seeds():
     rates = {k: v / n_seeds for k, v in cover.items()}
     print(rates)
     assert rates.pop("naive") <= 0.1
-    for k in ("matched_did", "callaway_santanna"):
-        assert rates.pop(k) >= 0.9, k
-    assert all(v >= 0.75 for v in rates.values()), rates
+    assert rates.pop("callaway_santanna") >= 0.9
+    assert all(v >= 0.8 for v in rates.values()), rates

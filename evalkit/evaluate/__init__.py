@@ -11,6 +11,14 @@ from .event_study import EventStudy, EventStudyResult
 from .fixed_effects import FEOLSFit, demean, feols, wald_test
 from .its import InterruptedTimeSeries, ITSResult, StructuralTimeSeries
 from .matching import CoarsenedExactMatching, NearestNeighbourMatching, nearest_neighbour_match
+from .place import PlaceEvaluation, SMSRating, evaluate_place, rate_sms
+from .place_data import (
+    AreaPanel,
+    PersonPanel,
+    area_panel,
+    person_cross_section,
+    prepare_person_panel,
+)
 from .propensity import PropensityScore, PropensityScoreResult
 from .result import EffectResult, EffectResults, Summary, normal_inference
 from .sensitivity import EValue, e_value, placebo_test
@@ -31,4 +39,6 @@ __all__ = [
     "SyntheticControl", "SyntheticControlResult", "PlaceResult", "Predictor", "wide_panel",
     "AugmentedSyntheticControl", "AugmentedSyntheticControlResult", "InterruptedTimeSeries",
     "StructuralTimeSeries", "ITSResult",
+    "evaluate_place", "PlaceEvaluation", "SMSRating", "rate_sms", "prepare_person_panel",
+    "person_cross_section", "area_panel", "PersonPanel", "AreaPanel",
 ]

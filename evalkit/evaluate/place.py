@@ -50,6 +50,7 @@ from scipy import stats
 from ..errors import InputError
 from .bacon import BaconDecomposition
 from .matching import NearestNeighbourMatching
+from .place_area import AREA_DESIGNS, area_checks
 from .place_data import MIN_COMPARISON, person_cross_section, prepare_person_panel
 from .result import EffectResult, Summary, _fmt_float
 from .sensitivity import e_value
@@ -78,7 +79,8 @@ __all__ = [
 ]
 
 #: Checks ``evaluate_place`` can run besides the headline (``designs=``).
-DESIGNS: tuple[str, ...] = ("alternative_comparison", "twfe", "matched_did", "placebo")
+DESIGNS: tuple[str, ...] = ("alternative_comparison", "twfe", "matched_did", "placebo",
+                            "synthetic_control", "its")
 
 #: Months before the start covered by the pre-trend test.
 PRE_TREND_WINDOW = 12
@@ -927,7 +929,8 @@ def evaluate_place(place: Any, *, outcomes: Sequence[str] | str | None = None,
     headline: dict[str, StaggeredDiDResult] = {}
     checks: dict[str, dict[str, EffectResult]] = {k: {} for k in
                                                  ("alternative_comparison", "twfe", "bacon",
-                                                  "matched_did", "placebo")}
+                                                  "matched_did", "placebo",
+                                                  "synthetic_control", "its")}
     pre_rows = []
     head_rows = []
     dyn_rows = []
@@ -1171,6 +1174,25 @@ def evaluate_place(place: Any, *, outcomes: Sequence[str] | str | None = None,
         headline[m] = cs
     bar.close()
 
+    # ---- whole-area checks (synthetic control, interrupted time series)
+    excl = panel.excluded
+    if run & set(AREA_DESIGNS):
+        area = area_checks(place, panel, head, alpha=alpha, run=run)
+        for k in AREA_DESIGNS:
+            if area["results"][k]:
+                checks[k] = area["results"][k]
+        rob_rows.extend(area["rows"])
+        notes.extend(area["notes"])
+        if area["excluded"] is not None and len(area["excluded"]):
+            excl = pd.concat([excl, area["excluded"]], ignore_index=True)
+        if area["table"] is not None:
+            area_table = area["table"]
+        else:
+            area_table = None
+        tick("area_checks")
+    else:
+        area_table = None
+
     # ---- tables
     pre_trends = pd.DataFrame(pre_rows)
     tables: dict[str, pd.DataFrame] = {
@@ -1185,6 +1207,23 @@ def evaluate_place(place: Any, *, outcomes: Sequence[str] | str | None = None,
         tables["bacon_comparisons"] = pd.concat(bacon_comp, ignore_index=True)
     if plc_rows:
         tables["placebo"] = pd.DataFrame(plc_rows)
+    if area_table is not None:
+        tables["area_designs"] = area_table
+    # keep each outcome's robustness rows together, in a fixed order of checks
+    order = {k: i for i, k in enumerate(["headline", "per_person", "pre_trends",
+                                         "alternative_comparison", "twfe", "matched_did",
+                                         "synthetic_control", "its", "placebo"])}
+    rob = tables["robustness"]
+    if "unit" not in rob.columns:
+        rob["unit"] = np.nan
+    rob["unit"] = rob["unit"].where(rob["unit"].notna(), np.where(
+        rob["check"] == "pre_trends", "", unit_label))
+    rob["_o"] = rob["outcome"].map({m: i for i, m in enumerate(head + placebos)})
+    rob["_c"] = rob["check"].map(order)
+    rob = rob.sort_values(["_o", "_c"], kind="stable").drop(columns=["_o", "_c"])
+    first = ["outcome", "check", "description", "estimand", "unit"]
+    tables["robustness"] = rob[first + [c for c in rob.columns if c not in first]
+                               ].reset_index(drop=True)
 
     # ---- strength of evidence
     max_smd = None
@@ -1217,7 +1256,6 @@ def evaluate_place(place: Any, *, outcomes: Sequence[str] | str | None = None,
         f"people already in the pilot and understates the effect (Goodman-Bacon 2021). Effects "
         f"are changes in events {unit_label}, averaged over every month each treated person "
         f"spent in the pilot within the data.")
-    excl = panel.excluded
     tpy = _treated_per_year(place)
     fu_months = panel.n_periods - panel.G[panel.treated]
     follow_up = {"min": float(fu_months.min()), "median": float(np.median(fu_months)),

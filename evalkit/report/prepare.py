@@ -576,6 +576,7 @@ def step_evaluate(place: Place, ctx: ReportContext, pub: Publisher) -> Section:
     rob = ev.to_frame("robustness")
     r = pd.DataFrame({
         "Outcome": [measure_label(m) for m in rob["outcome"]], "Check": rob["description"],
+        "Units": rob["unit"] if "unit" in rob.columns else "per person per month",
         "Estimate": rob["estimate"], "Lower (95%)": rob["ci_lower"],
         "Upper (95%)": rob["ci_upper"],
         "Agrees with headline": rob["consistent"].map(
