@@ -954,7 +954,7 @@ def evaluate_place(place: Any, *, outcomes: Sequence[str] | str | None = None,
         cs.unit = f"{m} {unit_label}"
         tick("callaway_santanna")
         pt = _pre_trend_test(cs)
-        for k in ("pre_trend_wald", "pre_trend_df", "pre_trend_pvalue"):
+        for k in ("pre_trend_wald", "pre_trend_df", "pre_trend_pvalue", "pre_trend_note"):
             cs.diagnostics.pop(k, None)
         cs.diagnostics.update({"pre_trend_pvalue": pt["pvalue"], "pre_trend_wald": pt["wald"],
                                "pre_trend_df": pt["df"]})

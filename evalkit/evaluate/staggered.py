@@ -322,6 +322,24 @@ def _se(psi: np.ndarray, cluster: np.ndarray | None) -> np.ndarray:
     return np.sqrt(np.einsum("ij,ij->j", S, S)) / n
 
 
+def _wald_pinv(b: np.ndarray, V: np.ndarray, rtol: float = 1e-10) -> tuple[float, int]:
+    """Wald statistic ``b' V^+ b`` and the rank of ``V`` (a generalised inverse).
+
+    With many small cohorts the joint covariance of the pre-treatment cells is
+    singular or nearly so, and a plain solve returns nonsense (even negative
+    statistics). Eigenvalues below ``rtol`` times the largest are treated as
+    zero, and the degrees of freedom are the remaining rank.
+    """
+    if len(b) == 0 or not np.all(np.isfinite(V)):
+        return float("nan"), 0
+    vals, vecs = np.linalg.eigh((V + V.T) / 2)
+    keep = vals > rtol * max(float(vals.max()), 0.0)
+    if not keep.any():
+        return float("nan"), 0
+    z = vecs[:, keep].T @ b
+    return float(np.sum(z**2 / vals[keep])), int(keep.sum())
+
+
 def _cluster_sums(psi: np.ndarray, cluster: np.ndarray) -> np.ndarray:
     G = int(cluster.max()) + 1
     if psi.ndim == 1:
@@ -847,13 +865,16 @@ class StaggeredDiDResult(EffectResult):
             Sg = psi if cl is None else _cluster_sums(psi, cl)
             V = Sg.T @ Sg / n**2
             b = cells.att[idxp]
-            try:
-                W = float(b @ np.linalg.solve(V, b))
+            W, rank = _wald_pinv(b, V)
+            if rank > 0:
                 diag["pre_trend_wald"] = W
-                diag["pre_trend_df"] = int(len(idxp))
-                diag["pre_trend_pvalue"] = float(stats.chi2.sf(W, len(idxp)))
-            except np.linalg.LinAlgError:
-                pass
+                diag["pre_trend_df"] = rank
+                diag["pre_trend_pvalue"] = float(stats.chi2.sf(W, rank))
+                if rank < len(idxp):
+                    diag["pre_trend_note"] = (
+                        f"the covariance of the {len(idxp)} pre-treatment ATT(g,t) has rank "
+                        f"{rank}; the test uses its generalised inverse with {rank} degrees "
+                        "of freedom")
         res = cls.from_estimate(
             float(head["estimate"]), float(head["se"]), alpha=spec.alpha,
             n_treated=n_treated, n_control=n_control, estimand=f"ATT ({spec.aggregation})",
