@@ -51,17 +51,6 @@ Step = Callable[[Place, ReportContext, Publisher], "Section | list[Section]"]
 def step_data(place: Place, ctx: ReportContext, pub: Publisher) -> Section:
     """Methods and data: sources, row accounting, provenance, settings."""
     sec = Section("data", "Methods and data")
-    rows = []
-    for a in place.accounting:
-        reasons = "; ".join(f"{n:,} {r}" for r, n in a.exclusions.items()) or "none"
-        rows.append({"Table": a.table, "File": a.file or "", "Rows read": a.read,
-                     "Rows used": a.used, "Rows excluded": a.excluded,
-                     "Why excluded": reasons})
-    acc = pd.DataFrame(rows)
-    pub.table("row_accounting", acc, title="Every input row: read, used or excluded, and why",
-              chapter="data", other=["Rows read", "Rows used", "Rows excluded"],
-              formats={c: "{:,.0f}" for c in ("Rows read", "Rows used", "Rows excluded")},
-              notes=["Counts of records (rows) in the input files, not of people."])
     prov = place.provenance()
     if len(prov):
         prov = prov.rename(columns={"table": "Table", "path": "File", "sha256": "SHA-256",
@@ -87,9 +76,9 @@ def step_waste(place: Place, ctx: ReportContext, pub: Publisher) -> Section:
     rep = waste_from_place(place, uprate=uprate, price_year=place.settings.money.price_year,
                            unpriced="allow")
     excl = rep.to_frame("excluded")
-    for _, r in excl[excl["reason"] != "used"].iterrows():
-        if "events" in place.accounting and int(r["rows"]) > 0:
-            place.accounting.exclude("events", f"failure demand: {r['reason']}", int(r["rows"]))
+    sec.results["exclusions"] = [
+        {"Analysis": "Failure demand", "Table": "events", "Reason": str(r["reason"]),
+         "Rows": int(r["rows"])} for _, r in excl[excl["reason"] != "used"].iterrows()]
 
     tot = rep.to_frame("totals")
     # Dominance rule: every event of a measure is priced alike, so the person with the
@@ -221,7 +210,7 @@ def _waste_summary(h: dict[str, Any]) -> str:
             f"{fv(h['stories'], 'count')} times and were bounced between services "
             f"{fv(h['bounces'], 'count')} times. The avoidable part of this failure demand "
             f"cost {fv(h['avoidable_cost'], 'gbp')} ({h['price_year']} prices); "
-            f"{h['top_partner']} bears the most. [More: Pillar to post](pillar-to-post.html)")
+            f"{h['top_partner']} bears the most. [More: Pillar to post](pillar-to-post.md)")
 
 
 def step_community(place: Place, ctx: ReportContext, pub: Publisher) -> list[Section]:
@@ -627,6 +616,12 @@ def step_evaluate(place: Place, ctx: ReportContext, pub: Publisher) -> Section:
                   formats={"Weight in TWFE": "{:.0%}", "Estimate": "{:+.4f}"})
     effects = ev.effects()
     sec.results.update({"evaluation": ev, "effects": effects})
+    sec.results["exclusions"] = [
+        {"Analysis": "Evaluation", "Table": "people" if r["stage"] == "people" else r["stage"],
+         "Reason": str(r["reason"]) + ("" if r.get("measure", "all") == "all"
+                                       else f" ({measure_label(r['measure'])})"),
+         "Rows": int(r["units"] if r["stage"] == "people" else r["rows"])}
+        for _, r in ev.excluded.iterrows()]
     sec.headline.update({
         "sms_level": int(ev.sms.level), "n_treated": pub.count(ev.n_treated),
         "n_people": pub.count(ev.n_people),
@@ -667,7 +662,7 @@ def _evaluate_summary(head: pd.DataFrame, ev: Any, pub: Publisher) -> str:
     if unclear and parts:
         text += f" We cannot yet tell whether it changed {', '.join(unclear)}."
     text += (f" The evidence is level {int(ev.sms.level)} of 5 on the Maryland Scientific "
-             "Methods Scale. [More: Did it work?](did-it-work.html)")
+             "Methods Scale. [More: Did it work?](did-it-work.md)")
     return text
 
 
@@ -864,7 +859,7 @@ def _benefits_summary(h: dict[str, Any], price_year: str) -> str:
             f"{fv(h['pv_costs'], 'gbp')}: on these estimates it {verdict} (benefit-cost ratio "
             f"{fv(h['bcr'], 'ratio')}). {fv(h['cashable'], 'gbp')} of the benefits is cashable "
             "(money actually released); the rest is capacity freed for other work. "
-            "[More: Who benefits](who-benefits.html)")
+            "[More: Who benefits](who-benefits.md)")
 
 
 def _split_summary(opts: Any, year: str, cost: float) -> str:
@@ -872,7 +867,7 @@ def _split_summary(opts: Any, year: str, cost: float) -> str:
     in_core = [r for r, ok in zip(props.index, props.get("in_core", [])) if ok is True]
     text = (f"**Sharing the cost.** From {year} the partners must find "
             f"£{cost:,.0f} a year between them. {len(opts.labels)} ways of splitting it are "
-            "compared in [Sharing the cost](sharing-the-cost.html)")
+            "compared in [Sharing the cost](sharing-the-cost.md)")
     if in_core:
         text += (f"; {', '.join(in_core[:3])} leave no partner, or group of partners, better "
                  "off going alone.")
@@ -897,7 +892,7 @@ def _sustain_summary(res: Any, pub: Publisher, n_people: int) -> tuple[str, str]
                f"partners' benefits cover it with a {fv(p_place, 'pct')} chance. Under "
                f"*{best_rule}*, the rule that gives every partner the best worst-case chance, "
                f"even the least likely partner breaks even with a {fv(best_p, 'pct')} chance. "
-               "[More: Sustaining it](sustaining-it.html)")
+               "[More: Sustaining it](sustaining-it.md)")
     if p_place >= 0.8:
         decision = (f"Keep the pilot going and agree a split now. The evidence says the "
                     f"partners together are likely to get their money back; *{best_rule}* "
@@ -927,35 +922,31 @@ def step_summary(place: Place, ctx: ReportContext, pub: Publisher) -> Section:
     sec = Section("summary", "Summary for decision-makers")
     rows = []
 
-    def add(label: str, value: Any, fmt: str, chapter: str, page: str) -> None:
-        rows.append({"What": label, "Figure": fv(value, fmt),
-                     "Where it comes from": f"{chapter}"})
-        sec.results.setdefault("links", {})[label] = page
+    def add(label: str, value: Any, fmt: str, chapter: str) -> None:
+        rows.append({"What": label, "Figure": fv(value, fmt), "Where it comes from": chapter})
 
     ev = ctx.sections.get("evaluate")
     if ev is not None and ev.ok:
-        add("People in the pilot", ev.headline["n_treated"], "count", "Did it work?",
-            "did-it-work.html")
+        add("People in the pilot", ev.headline["n_treated"], "count", "Did it work?")
         add("Strength of evidence (Maryland scale)", f"level {ev.headline['sms_level']} of 5",
-            "text", "Did it work?", "did-it-work.html")
+            "text", "Did it work?")
     w = ctx.sections.get("waste")
     if w is not None and w.ok:
         add("Stories retold to a new organisation", w.headline["stories"], "count",
-            "Pillar to post", "pillar-to-post.html")
+            "Pillar to post")
         add("Avoidable cost of failure demand", w.headline["avoidable_cost"], "gbp",
-            "Pillar to post", "pillar-to-post.html")
+            "Pillar to post")
     b = ctx.sections.get("benefits")
     if b is not None and b.ok:
         add("Benefits to public budgets (present value)", b.headline["pv_benefits"], "gbp",
-            "Who benefits", "who-benefits.html")
-        add("Benefit-cost ratio", b.headline["bcr"], "ratio", "Who benefits",
-            "who-benefits.html")
+            "Who benefits")
+        add("Benefit-cost ratio", b.headline["bcr"], "ratio", "Who benefits")
     su = ctx.sections.get("sustain")
     if su is not None and su.ok:
         add("Funding gap after the grant (present value)", su.headline["pv_gap"], "gbp",
-            "Sustaining it", "sustaining-it.html")
+            "Sustaining it")
         add("Chance the partners' benefits cover the gap", su.headline["p_place"], "pct",
-            "Sustaining it", "sustaining-it.html")
+            "Sustaining it")
     if not rows:
         raise InputError("No analysis ran for this place, so there is nothing to summarise.")
     pub.table("at_a_glance", pd.DataFrame(rows), title="At a glance", chapter="summary",
@@ -965,3 +956,30 @@ def step_summary(place: Place, ctx: ReportContext, pub: Publisher) -> Section:
 
 
 STEPS["summary"] = step_summary
+
+
+def step_accounting(place: Place, ctx: ReportContext, pub: Publisher) -> Section:
+    """Row accounting, published last: rows read, used and excluded when loading, and the
+    rows or people each analysis then set aside, with the reasons."""
+    sec = Section("accounting", "Row accounting")
+    rows = []
+    for a in place.accounting:
+        reasons = "; ".join(f"{n:,} {r}" for r, n in a.exclusions.items()) or "none"
+        rows.append({"Table": a.table, "File": a.file or "", "Rows read": a.read,
+                     "Rows used": a.used, "Rows excluded": a.excluded,
+                     "Why excluded": reasons})
+    nums = ["Rows read", "Rows used", "Rows excluded"]
+    pub.table("row_accounting", pd.DataFrame(rows), title="Every input row: read, used or "
+              "excluded when loading, and why", chapter="data", other=nums,
+              formats={c: "{:,.0f}" for c in nums},
+              notes=["Counts of records (rows) in the input files, not of people."])
+    later = [e for s_ in ctx.sections.values() for e in s_.results.get("exclusions", [])]
+    if later:
+        pub.table("analysis_exclusions", pd.DataFrame(later), title="What each analysis then "
+                  "set aside, and why", chapter="data", counts=["Rows"],
+                  notes=["Rows of a table, or people for the evaluation. Each analysis uses "
+                         "every loaded row except these."])
+    return sec
+
+
+STEPS["accounting"] = step_accounting
