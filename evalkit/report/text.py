@@ -135,6 +135,30 @@ GLOSSARY: dict[str, str] = {
     "staff time that is used for other work.",
     "Price year": "The year whose prices all pounds are expressed in, after adjusting for "
     "inflation with the GDP deflator.",
+    "Average effect on the treated (ATT)": "The average change the pilot made for the people "
+    "who took part, compared with what would have happened to them without it.",
+    "Difference-in-differences": "Compares how outcomes changed for people in the pilot with "
+    "how they changed, over the same months, for comparable people not (yet) in it.",
+    "Staggered roll-out": "The pilot started in different places at different times; later "
+    "starters act as a comparison for earlier ones until they start.",
+    "Maryland Scientific Methods Scale": "A 1-5 rating of how strongly a study's design "
+    "supports a causal claim (5 = randomised trial), used by the What Works Centres and "
+    "recommended in HM Treasury's Magenta Book.",
+    "Placebo outcome": "An outcome the pilot should not change; finding an 'effect' on it "
+    "would warn that the comparison is biased.",
+    "E-value": "How strong an unmeasured confounder would have to be to explain away an "
+    "estimate (VanderWeele and Ding 2017).",
+    "Synthetic control": "A weighted mix of comparison areas built to match the pilot area "
+    "before the pilot, used to estimate what would have happened to it.",
+    "Shapley value": "A way of sharing a joint cost: each partner pays its average extra cost "
+    "over every order in which the partnership could have formed.",
+    "Nucleolus": "The cost split that makes the worst-off group of partners as well off as "
+    "possible.",
+    "Core": "The set of cost splits that no partner, or group of partners, could beat by going "
+    "alone.",
+    "Optimism bias": "The proven tendency of appraisals to understate costs and overstate "
+    "benefits; the Green Book asks for an explicit adjustment.",
+    "Deadweight": "The part of an outcome that would have happened anyway.",
 }
 
 
