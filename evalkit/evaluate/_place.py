@@ -14,6 +14,7 @@ Not public: users import from :mod:`evalkit.evaluate.synth` and
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -367,7 +368,7 @@ def _placebo_job(args: tuple[Any, Any, Any, list[Any]]) -> UnitFit:
     return design._fit_unit(state, d, [o for o in donors if o != d], "placebo")
 
 
-class PlaceDesign:
+class PlaceDesign(ABC):
     """Base of the place-level designs: everything but building one synthetic unit."""
 
     design_key = "synthetic_control"
@@ -412,12 +413,13 @@ class PlaceDesign:
         self.n_jobs = int(n_jobs)
 
     # -- to be provided by a design
-    def _prepare(self, panel: Panel) -> Any:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def _prepare(self, panel: Panel) -> Any:
+        """Design-specific state computed once from the panel."""
 
-    def _fit_unit(self, state: Any, treated: Any, donors: list[Any], role: str
-                  ) -> UnitFit:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def _fit_unit(self, state: Any, treated: Any, donors: list[Any], role: str) -> UnitFit:
+        """Fit one unit (the treated unit or a placebo) against its donors."""
 
     def _design_tables(self, state: Any, fit: UnitFit, panel: Panel
                        ) -> dict[str, pd.DataFrame]:

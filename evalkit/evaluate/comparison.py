@@ -27,6 +27,7 @@ entropy balancing).
 from __future__ import annotations
 
 import sys
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -497,7 +498,7 @@ def _check_choice(name: str, value: Any, allowed: Sequence[str]) -> str:
     return value
 
 
-class ComparisonDesign:
+class ComparisonDesign(ABC):
     """Base class of the person-level comparison-group designs.
 
     Subclasses implement :meth:`_adjust` (turn a checked sample into weights)
@@ -554,8 +555,9 @@ class ComparisonDesign:
         if self.estimand not in ("ATT", "ATE"):
             raise InputError(f"estimand must be 'ATT' or 'ATE'; got {self.estimand!r}.")
 
+    @abstractmethod
     def _adjust(self, sample: Sample, *, light: bool = False) -> Adjustment:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """Weights (or matches) that make the comparison group like the treated."""
 
     def _extra_columns(self) -> list[str]:
         return []
