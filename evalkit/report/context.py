@@ -106,7 +106,7 @@ class ReportContext:
     disclosure: dict[str, Any]
     sections: dict[str, Section] = field(default_factory=dict)
     tables: dict[str, PublishedTable] = field(default_factory=dict)
-    figures: dict[str, dict[str, str]] = field(default_factory=dict)
+    downloads: dict[str, str] = field(default_factory=dict)
     demo: bool = False
 
     # ------------------------------------------------------------------

@@ -465,7 +465,7 @@ def _write_downloads_workbook(ctx: ReportContext, pub: Publisher) -> None:
         sheets[sheet] = t.protected
     path = pub.book_dir / "_static" / "downloads" / "all-tables.xlsx"
     write_xlsx(path, sheets)
-    ctx.figures["all_tables_xlsx"] = {"path": "_static/downloads/all-tables.xlsx"}
+    ctx.downloads["all_tables_xlsx"] = "_static/downloads/all-tables.xlsx"
 
 
 

@@ -72,17 +72,12 @@ class Publisher:
         figure, money about people, or ``other`` (not about people, e.g. a
         unit cost or a coefficient). Returns the :class:`PublishedTable`.
         """
-        if name in self.ctx.tables:
-            raise InputError(f"A table named {name!r} was already published.")
+        self._check_new(name)
         prot = protect(df, counts=counts, derived=derived, money=money, other=other,
                        total_row=total_row, sums=sums, policy=self.policy, name=name,
                        opt_out=opt_out, drop_sensitive=drop_sensitive)
-        csv_rel = (DOWNLOADS / f"{name}.csv").as_posix()
-        prot.to_csv(self.book_dir / csv_rel)
-        pt = PublishedTable(name=name, title=title, protected=prot, chapter=chapter,
-                            formats=dict(formats or {}), notes=list(notes), csv=csv_rel)
-        self.ctx.tables[name] = pt
-        return pt
+        return self._record(name, prot, title=title, chapter=chapter, formats=formats,
+                            notes=notes)
 
     def crosstab(self, name: str, table: pd.DataFrame | pd.Series, *, title: str,
                  chapter: str, notes: Sequence[str] = ()) -> PublishedTable:
@@ -91,13 +86,22 @@ class Publisher:
         Secondary suppression makes sure no hidden cell can be recovered from
         the totals (see :func:`evalkit.disclosure.protect_table`).
         """
+        self._check_new(name)
+        prot = protect_table(table, margins=True, policy=self.policy, name=name)
+        return self._record(name, prot, title=title, chapter=chapter, notes=notes)
+
+    def _check_new(self, name: str) -> None:
         if name in self.ctx.tables:
             raise InputError(f"A table named {name!r} was already published.")
-        prot = protect_table(table, margins=True, policy=self.policy, name=name)
+
+    def _record(self, name: str, prot: Any, *, title: str, chapter: str,
+                formats: Mapping[str, str] | None = None, notes: Sequence[str] = ()
+                ) -> PublishedTable:
+        """Write the protected table's CSV download (with its sidecar) and record it."""
         csv_rel = (DOWNLOADS / f"{name}.csv").as_posix()
         prot.to_csv(self.book_dir / csv_rel)
         pt = PublishedTable(name=name, title=title, protected=prot, chapter=chapter,
-                            notes=list(notes), csv=csv_rel)
+                            formats=dict(formats or {}), notes=list(notes), csv=csv_rel)
         self.ctx.tables[name] = pt
         return pt
 

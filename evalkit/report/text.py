@@ -15,25 +15,7 @@ from .context import ReportContext
 from .runtime import format_value
 
 __all__ = ["summary", "data_intro", "assumptions", "disclosure", "provenance", "glossary",
-           "confidence_words", "GLOSSARY"]
-
-
-def confidence_words(estimate: float, lower: float, upper: float, *, good_if_negative: bool
-                     ) -> str:
-    """Say how sure we are, in words, from a 95% confidence interval.
-
-    Examples
-    --------
-    >>> confidence_words(-0.2, -0.3, -0.1, good_if_negative=True)
-    'we are fairly confident that it fell'
-    >>> confidence_words(-0.05, -0.2, 0.1, good_if_negative=True)
-    'we cannot tell whether it changed'
-    """
-    if lower > 0 or upper < 0:
-        direction = "fell" if upper < 0 else "rose"
-        return f"we are fairly confident that it {direction}"
-    del estimate, good_if_negative
-    return "we cannot tell whether it changed"
+           "GLOSSARY"]
 
 
 def _demo_note(ctx: ReportContext) -> str:
@@ -356,7 +338,7 @@ def early_help_intro(ctx: ReportContext) -> str:
 
 def downloads(ctx: ReportContext) -> str:
     lines = []
-    book = ctx.figures.get("all_tables_xlsx", {}).get("path")
+    book = ctx.downloads.get("all_tables_xlsx")
     if book:
         lines.append(f"- [All tables in one Excel workbook]({book})")
     sus = ctx.sections.get("sustain")
